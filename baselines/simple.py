@@ -1,0 +1,214 @@
+"""Simple baselines: non-learned heuristics and a gradient-boosting model on the shared features.
+
+Every statistic is expanding (strictly before the sample's time, from the feature store), never
+in-sample. `ArtifactProbe` and `Oracle` are reference rows, never ranked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+from baselines.tabular import expanding_rates, repeat_features, tabular_features
+from benchmark.interface import Baseline, Candidates, Context
+
+ALL_TASKS = ("ctr", "multi_behavior", "watch_time", "gift_price", "topk")
+MULTI = ("click", "long_view", "like", "comment", "gift")
+
+
+def _keys(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    return (df["user_id"].to_numpy(), df["streamer_id"].to_numpy(), df["live_id"].to_numpy(), df["ts"].to_numpy())
+
+
+def _from_rates(task: str, r: dict[str, np.ndarray], p: str) -> np.ndarray | pd.DataFrame:
+    """Turn an entity's expanding rates into the task's prediction."""
+    if task == "ctr":
+        return r[f"{p}_ctr"]
+    if task == "multi_behavior":
+        out = {"click": r[f"{p}_ctr"]}
+        out.update({k: r[f"{p}_ctr"] * r[f"{p}_{k}_rate"] for k in MULTI[1:]})
+        return pd.DataFrame(out)
+    if task == "watch_time":
+        return np.expm1(r[f"{p}_log_watch"])
+    return np.expm1(r[f"{p}_log_gift_value"])
+
+
+class GlobalMean(Baseline):
+    """The global rate or mean over everything known before t (topk: every candidate ties)."""
+
+    tasks = ALL_TASKS
+    deterministic = True
+
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame, ctx: Context) -> None:
+        """Nothing to learn: the statistics are read from the store at prediction time."""
+
+    def predict(self, test: pd.DataFrame, ctx: Context):
+        ts = test["ts"].to_numpy()
+        return _from_rates(ctx.task, expanding_rates(ctx.features, "all", None, ts, "g"), "g")
+
+    def score_candidates(self, queries: pd.DataFrame, candidates: Candidates, ctx: Context) -> np.ndarray:
+        return np.zeros(candidates.streamer_id.size)
+
+
+class Popularity(Baseline):
+    """Streamer popularity before t (smoothed click-through, mean watch, gift rate); topk: live-now entries."""
+
+    tasks = ALL_TASKS
+    deterministic = True
+
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame, ctx: Context) -> None:
+        """Nothing to learn."""
+
+    def predict(self, test: pd.DataFrame, ctx: Context):
+        _, streamers, _, ts = _keys(test)
+        return _from_rates(ctx.task, expanding_rates(ctx.features, "streamer_id", streamers, ts, "s"), "s")
+
+    def score_candidates(self, queries: pd.DataFrame, candidates: Candidates, ctx: Context) -> np.ndarray:
+        ts = queries["ts"].to_numpy()[candidates.query_index]
+        now = ctx.features.moment(candidates.live_id, ts)["entries_300s"]
+        past = ctx.features.entity_stats("streamer_id", candidates.streamer_id, ts)["clicks"]
+        return now + 1e-3 * np.log1p(past)
+
+
+class RepeatConsumption(Baseline):
+    """Has the user watched or gifted this streamer before t, how often and how recently."""
+
+    tasks = ALL_TASKS
+    deterministic = True
+
+    @staticmethod
+    def _score(store, users: np.ndarray, streamers: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        f = repeat_features(store, users, streamers, ts)
+        recency = 1.0 / (1.0 + np.expm1(f["pair_log_hours_since"]) / 24.0)
+        return np.log1p(f["pair_clicks"]) + recency + 0.5 * (f["pair_gifts"] > 0)
+
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame, ctx: Context) -> None:
+        """Nothing to learn."""
+
+    def predict(self, test: pd.DataFrame, ctx: Context):
+        users, streamers, _, ts = _keys(test)
+        score = self._score(ctx.features, users, streamers, ts)
+        if ctx.task == "multi_behavior":
+            return pd.DataFrame({k: score for k in MULTI})
+        if ctx.task in ("watch_time", "gift_price"):
+            f = repeat_features(ctx.features, users, streamers, ts)
+            pair = np.expm1(f["pair_log_watch"]) if ctx.task == "watch_time" else f["pair_gifts"].astype(float)
+            return pair / np.maximum(f["pair_clicks"], 1) + 1e-3 * score
+        return score
+
+    def score_candidates(self, queries: pd.DataFrame, candidates: Candidates, ctx: Context) -> np.ndarray:
+        q = candidates.query_index
+        users, ts = queries["user_id"].to_numpy()[q], queries["ts"].to_numpy()[q]
+        pop = ctx.features.moment(candidates.live_id, ts)["entries_300s"]
+        return self._score(ctx.features, users, candidates.streamer_id, ts) + 1e-4 * np.log1p(pop)
+
+
+class GradientBoosting(Baseline):
+    """scikit-learn histogram gradient boosting on the shared tabular features, early-stopped on valid.
+
+    params: max_iter, learning_rate, max_leaf_nodes, max_train_rows, use_profiles (False = the
+    no-profile ablation that sizes the snapshot leak), only (restrict to these sample columns).
+    """
+
+    tasks = ("ctr", "multi_behavior", "watch_time", "gift_price")
+
+    def __init__(self, max_iter: int = 300, learning_rate: float = 0.1, max_leaf_nodes: int = 31,
+                 max_train_rows: int = 2_000_000, use_profiles: bool = True, only: list[str] | None = None):
+        super().__init__(max_iter=max_iter, learning_rate=learning_rate, max_leaf_nodes=max_leaf_nodes,
+                         max_train_rows=max_train_rows, use_profiles=use_profiles, only=only)
+        self.models: dict[str, object] = {}
+
+    def _features(self, df: pd.DataFrame, ctx: Context) -> pd.DataFrame:
+        return tabular_features(df, ctx.features, use_profiles=self.params["use_profiles"], only=self.params["only"])
+
+    def _targets(self, df: pd.DataFrame, task: str) -> dict[str, np.ndarray]:
+        if task == "watch_time":
+            return {"watch_s": np.log1p(df["watch_s"].to_numpy())}
+        if task == "gift_price":
+            return {"gift_value": np.log1p(df["gift_value"].to_numpy().astype(float))}
+        return {k: df[k].to_numpy() for k in (MULTI if task == "multi_behavior" else ("click",))}
+
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame, ctx: Context) -> None:
+        rng = np.random.default_rng(ctx.seed)
+        if len(train) > self.params["max_train_rows"]:
+            train = train.iloc[np.sort(rng.choice(len(train), self.params["max_train_rows"], replace=False))]
+        x, xv = self._features(train, ctx), self._features(valid, ctx)
+        yv = self._targets(valid, ctx.task)
+        regress = ctx.task in ("watch_time", "gift_price")
+        for name, y in self._targets(train, ctx.task).items():
+            kw = dict(max_iter=self.params["max_iter"], learning_rate=self.params["learning_rate"],
+                      max_leaf_nodes=self.params["max_leaf_nodes"], early_stopping=True, n_iter_no_change=20,
+                      random_state=ctx.seed)
+            model = HistGradientBoostingRegressor(**kw) if regress else HistGradientBoostingClassifier(**kw)
+            if not regress and np.unique(y).size < 2:
+                self.models[name] = float(y.mean())
+                continue
+            model.fit(x, y, X_val=xv, y_val=yv[name])
+            self.models[name] = model
+
+    def _predict_one(self, model, x: pd.DataFrame) -> np.ndarray:
+        if isinstance(model, float):
+            return np.full(len(x), model)
+        if isinstance(model, HistGradientBoostingClassifier):
+            return model.predict_proba(x)[:, 1]
+        return np.expm1(model.predict(x))
+
+    def predict(self, test: pd.DataFrame, ctx: Context):
+        x = self._features(test, ctx)
+        preds = {k: self._predict_one(m, x) for k, m in self.models.items()}
+        return pd.DataFrame(preds) if ctx.task == "multi_behavior" else next(iter(preds.values()))
+
+    def n_params(self) -> int:
+        """Leaves over all trees (a tree model's free parameters)."""
+        total = 0
+        for m in self.models.values():
+            if not isinstance(m, float):
+                total += sum(p.nodes["is_leaf"].sum() for it in m._predictors for p in it)
+        return int(total)
+
+
+class ArtifactProbe(GradientBoosting):
+    """Sees only time, room age and live status: how much could be gained from logging artefacts."""
+
+    def __init__(self, **params):
+        params.setdefault("only", ["hour", "dow", "peak", "room_age_s", "room_known"])
+        params["use_profiles"] = False
+        super().__init__(**params)
+
+
+class Oracle(Baseline):
+    """KuaiLive-Sim's ground truth (the probabilities it sampled from): the ceiling, never ranked.
+
+    Unavailable on the real data (no oracle/ folder): the run fails with that message.
+    """
+
+    tasks = ALL_TASKS
+    deterministic = True
+
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame, ctx: Context) -> None:
+        from benchmark.sim.oracle import Oracle as Truth
+
+        if ctx.oracle_dir is None:
+            raise RuntimeError("no oracle/ folder: the Oracle exists only for KuaiLive-Sim data")
+        self.truth = Truth.load(ctx.oracle_dir)
+        self.long_view_ms = int(ctx.features.long_view_ms)
+
+    def predict(self, test: pd.DataFrame, ctx: Context):
+        users, _, lives, ts = _keys(test)
+        o = self.truth
+        if ctx.task == "watch_time":
+            return o.expected_watch_ms(users, lives, ts) / 1000.0
+        if ctx.task == "gift_price":
+            return o.expected_gift_value(users, lives, ts)
+        p = o.click_prob(users, lives, ts)
+        if ctx.task == "ctr":
+            return p
+        return pd.DataFrame({"click": p, "long_view": p * o.p_long_view(users, lives, ts, self.long_view_ms),
+                             "like": p * o.p_like(users, lives, ts), "comment": p * o.p_comment(users, lives, ts),
+                             "gift": p * o.p_gift(users, lives, ts)})
+
+    def score_candidates(self, queries: pd.DataFrame, candidates: Candidates, ctx: Context) -> np.ndarray:
+        q = candidates.query_index
+        return self.truth.click_prob(queries["user_id"].to_numpy()[q], candidates.live_id,
+                                     queries["ts"].to_numpy()[q])

@@ -1,0 +1,172 @@
+"""`kuailive-bench`: the command line the DVC stages call.
+
+Each subcommand is a thin shell over one library function, so everything it does can also be
+called from Python (and is, in the tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from benchmark.errors import BenchmarkError
+
+
+def _cmd_fetch(a: argparse.Namespace) -> None:
+    from benchmark.data.fetch import fetch
+
+    fetch(url=a.url, dest=Path(a.dest), md5=a.md5, size=a.size, quiet=a.quiet)
+
+
+def _cmd_ingest(a: argparse.Namespace) -> None:
+    from benchmark.data.ingest import ingest
+
+    report = ingest(Path(a.source), Path(a.out), md5=a.md5, quiet=a.quiet)
+    if not a.quiet:
+        print(json.dumps({k: report[k] for k in ("rows", "rooms_distinct", "unattributed")}, indent=1))
+
+
+def _cmd_simulate(a: argparse.Namespace) -> None:
+    from benchmark.sim import simulate
+    from benchmark.sim.report import calibration_report
+
+    if a.report and a.out is None:
+        print(calibration_report(preset=a.preset, seed=a.seed, quiet=a.quiet))
+        return
+    simulate(preset=a.preset, seed=a.seed, out=Path(a.out), quiet=a.quiet)
+    if a.report:
+        print(calibration_report(source=Path(a.out), preset=a.preset, quiet=a.quiet))
+
+
+def _cmd_data(a: argparse.Namespace) -> None:
+    from benchmark.pipeline import make_raw
+
+    make_raw(Path(a.params), Path(a.out), quiet=a.quiet)
+
+
+def _cmd_split(a: argparse.Namespace) -> None:
+    from benchmark.split import make_split
+
+    make_split(Path(a.processed), Path(a.out), params_path=Path(a.params), quiet=a.quiet)
+
+
+def _cmd_features(a: argparse.Namespace) -> None:
+    from benchmark.features import build_features
+    from benchmark.params import load_params
+
+    feats = load_params(Path(a.params)).get("features", {})
+    build_features(Path(a.processed), Path(a.split), Path(a.out), windows_s=feats.get("moment_windows_s", [30, 300]),
+                   long_view_seconds=int(feats.get("long_view_seconds", 60)), quiet=a.quiet)
+
+
+def _cmd_tasks(a: argparse.Namespace) -> None:
+    from benchmark.tasks import build_tasks
+
+    build_tasks(Path(a.processed), Path(a.split), Path(a.features), Path(a.out), params_path=Path(a.params),
+                tasks=a.task, quiet=a.quiet)
+
+
+def _cmd_run(a: argparse.Namespace) -> None:
+    from benchmark.params import load_params
+    from benchmark.runner import run_model_stage
+
+    seeds = None if a.seed is None else [a.seed]
+    records = run_model_stage(load_params(Path(a.params)), a.task, a.model, Path(a.data_root), Path(a.runs_root),
+                              seeds=seeds, quiet=a.quiet)
+    for r in records:
+        if not a.quiet:
+            print(f"{r['task']}/{r['model']}/seed{r['seed']}: {r['status']}"
+                  + (f" ({r['error']})" if r["status"] != "ok" else ""))
+
+
+def _cmd_check(a: argparse.Namespace) -> None:
+    from benchmark.check import check_model
+
+    findings = check_model(a.model, tasks=a.task, data_root=Path(a.data_root) if a.data_root else None, quiet=a.quiet)
+    for f in findings:
+        print(f)
+    fails = sum(f.verdict == "FAIL" for f in findings)
+    print(f"{len(findings) - fails} passed, {fails} failed")
+    if fails:
+        raise SystemExit(1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, separate from main() so tests and docs can inspect it."""
+    p = argparse.ArgumentParser(prog="kuailive-bench", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.add_argument("--quiet", action="store_true", help="no progress bars or log lines")
+        sp.set_defaults(func=fn)
+        return sp
+
+    sp = add("fetch", _cmd_fetch, "download KuaiLive.zip from Zenodo with resume and checksum check")
+    sp.add_argument("--url", default="https://zenodo.org/record/16565801/files/KuaiLive.zip")
+    sp.add_argument("--dest", default="data/raw/kuailive/KuaiLive.zip")
+    sp.add_argument("--md5", default=None, help="expected md5 (hex); read from the Zenodo API if omitted")
+    sp.add_argument("--size", type=int, default=None, help="expected size in bytes")
+
+    sp = add("ingest", _cmd_ingest, "read a KuaiLive zip or folder into typed parquet")
+    sp.add_argument("--source", required=True, help="KuaiLive.zip, a KuaiLive/ folder, or a folder holding one")
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--md5", default=None, help="verify the zip against this md5 first")
+
+    sp = add("simulate", _cmd_simulate, "write KuaiLive-Sim data in the exact release layout, plus oracle/")
+    sp.add_argument("--preset", choices=["tiny", "small", "full"], default="small")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--out", default=None)
+    sp.add_argument("--report", action="store_true", help="print sim vs published KuaiLive statistics")
+
+    sp = add("data", _cmd_data, "make data/raw/<dataset> as params.yaml says (simulate or fetch)")
+    sp.add_argument("--params", default="params.yaml")
+    sp.add_argument("--out", required=True)
+
+    sp = add("split", _cmd_split, "the fixed global temporal split and its manifest")
+    sp.add_argument("--processed", required=True)
+    sp.add_argument("--out", required=True)
+    sp.add_argument("--params", default="params.yaml")
+
+    sp = add("features", _cmd_features, "build the leakage-free feature store")
+    sp.add_argument("--processed", required=True)
+    sp.add_argument("--split", required=True)
+    sp.add_argument("--out", required=True, help="data/features/<dataset>")
+    sp.add_argument("--params", default="params.yaml")
+
+    sp = add("tasks", _cmd_tasks, "write the task split files")
+    sp.add_argument("--processed", required=True)
+    sp.add_argument("--split", required=True)
+    sp.add_argument("--features", required=True)
+    sp.add_argument("--out", required=True, help="data/tasks/<dataset>")
+    sp.add_argument("--params", default="params.yaml")
+    sp.add_argument("--task", action="append", default=None, help="only this task (repeatable)")
+    sp = add("run", _cmd_run, "fit, predict and evaluate one model on one task (all seeds unless --seed)")
+    sp.add_argument("--task", required=True)
+    sp.add_argument("--model", required=True, help="a name under models: in params.yaml, or an entry point")
+    sp.add_argument("--seed", type=int, default=None)
+    sp.add_argument("--params", default="params.yaml")
+    sp.add_argument("--data-root", default="data")
+    sp.add_argument("--runs-root", default="runs")
+    sp = add("check", _cmd_check, "check a model against the interface on the tiny preset")
+    sp.add_argument("model", help="MODULE:CLASS (importable) or a registered entry-point name")
+    sp.add_argument("--task", action="append", default=None, help="only this task (repeatable)")
+    sp.add_argument("--data-root", default=None, help="reuse a folder for the tiny data (default: temporary)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; a BenchmarkError becomes one clear line and exit code 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except BenchmarkError as e:
+        print(f"kuailive-bench {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

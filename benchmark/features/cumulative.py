@@ -1,0 +1,49 @@
+"""Per-entity running sums over time: "how many / how much before t" for any (entity, t) in O(log n).
+
+One mechanism serves every expanding statistic of the store (room moment context, repeat
+consumption, streamer and user click-through): rows are keyed by (entity, time) and prefix-summed,
+and a query is two binary searches. Time is whatever the caller says is "known at": an event's
+timestamp for entries and exposures, its reveal time for session outcomes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchmark.features.keys import TIME_BITS, KeyCoder
+
+
+class CumulativeIndex:
+    """Rows (entity, known_at, values...) sorted by key, with prefix sums of each value column."""
+
+    def __init__(self, coder: KeyCoder, entity: np.ndarray, known_at: np.ndarray,
+                 values: dict[str, np.ndarray] | None = None):
+        self.coder = coder
+        codes, found = coder.codes(entity)
+        keys = coder.keys(codes, known_at)[found]
+        order = np.argsort(keys, kind="stable")
+        self.keys = keys[order]
+        self.known_at = np.asarray(known_at, dtype=np.int64)[found][order]
+        self.prefix = {k: np.concatenate([[0], np.cumsum(np.asarray(v)[found][order])])
+                       for k, v in (values or {}).items()}
+
+    def query(self, entity: np.ndarray, ts: np.ndarray, since: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """(row positions hi, counts, sums) of rows with known_at in [since, ts), since = -inf if None.
+
+        `hi - 1` is the position of the latest such row (valid where count > 0).
+        """
+        codes, found = self.coder.codes(entity)
+        hi = np.searchsorted(self.keys, self.coder.keys(codes, ts), side="left")
+        lo_key = codes << TIME_BITS if since is None else self.coder.keys(codes, since)
+        lo = np.minimum(np.searchsorted(self.keys, lo_key, side="left"), hi)
+        count = np.where(found, hi - lo, 0)
+        sums = {k: np.where(found, p[hi] - p[lo], 0) for k, p in self.prefix.items()}
+        return hi, count, sums
+
+    def last_known_at(self, hi: np.ndarray, count: np.ndarray) -> np.ndarray:
+        """Time of the latest row before t per query (-1 where there is none)."""
+        out = np.full(hi.shape, -1, dtype=np.int64)
+        has = count > 0
+        out[has] = self.known_at[hi[has] - 1]
+        return out

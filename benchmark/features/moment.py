@@ -1,0 +1,58 @@
+"""Room moment context: what was happening in a room in the trailing windows strictly before t.
+
+Entries (clicks) count at their timestamp; comments, likes, gifts and gift value count when revealed,
+that is when the viewing session they belong to ends (spec §4), never at their snapped timestamp.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from benchmark.features.cumulative import CumulativeIndex
+from benchmark.features.keys import KeyCoder
+
+KINDS = ("comment", "like", "gift")
+
+
+class MomentContext:
+    """Per-room entry and reveal streams; counts for any (room, t) pair in O(log n)."""
+
+    def __init__(self, clicks: pa.Table, events: pa.Table, base_ts: int, windows_s: list[int]):
+        self.windows_ms = [int(w) * 1000 for w in windows_s]
+        live = clicks["live_id"].to_numpy()
+        ev_live = events["live_id"].to_numpy()
+        coder = KeyCoder(np.concatenate([live, ev_live]), base_ts)
+        self.entries = CumulativeIndex(coder, live, clicks["ts"].to_numpy())
+        kind = events["kind"].to_numpy(zero_copy_only=False).astype(str)
+        reveal, price = events["reveal_ts"].to_numpy(), events["gift_price"].to_numpy()
+        self.reveals = {k: CumulativeIndex(coder, ev_live[kind == k], reveal[kind == k],
+                                           {"value": price[kind == k]}) for k in KINDS}
+
+    def spans(self) -> list[str]:
+        """Window names: one per trailing window, then 'all' (since the room started)."""
+        return [f"{w // 1000}s" for w in self.windows_ms] + ["all"]
+
+    def columns(self) -> list[str]:
+        """Names of the columns `compute` returns, in order."""
+        names = [f"entries_{s}" for s in self.spans()]
+        names += [f"{k}s_{s}" for k in KINDS for s in self.spans()]
+        return names + [f"gift_value_{s}" for s in self.spans()]
+
+    def compute(self, live_ids: np.ndarray, ts: np.ndarray) -> dict[str, np.ndarray]:
+        """Counts per (room, t) in each trailing window [t - w, t) and since the room started [.., t)."""
+        live_ids = np.asarray(live_ids, dtype=np.int64)
+        ts = np.asarray(ts, dtype=np.int64)
+        since = [ts - w for w in self.windows_ms] + [None]
+        out: dict[str, np.ndarray] = {}
+        for s, lo in zip(self.spans(), since, strict=True):
+            out[f"entries_{s}"] = self.entries.query(live_ids, ts, lo)[1].astype(np.int32)
+        gift_value = {}
+        for k in KINDS:
+            for s, lo in zip(self.spans(), since, strict=True):
+                _, count, sums = self.reveals[k].query(live_ids, ts, lo)
+                out[f"{k}s_{s}"] = count.astype(np.int32)
+                if k == "gift":
+                    gift_value[s] = sums["value"].astype(np.int64)
+        out.update({f"gift_value_{s}": v for s, v in gift_value.items()})
+        return out

@@ -1,0 +1,112 @@
+"""The baseline interface: the only place where the harness and the models meet (spec §6).
+
+A model is a class that declares the tasks it supports and implements `fit`, `predict` and, for
+topk, `score_candidates`. It receives task tables without test labels and a `Context` with the seed,
+device, work directory, its params block and the feature store; it never computes metrics.
+Models are found by a `module:Class` entry in params.yaml or the entry-point group
+`kuailive_bench.baselines`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from benchmark.errors import BenchmarkError
+
+ENTRY_POINT_GROUP = "kuailive_bench.baselines"
+
+
+@dataclass
+class Context:
+    """What a model may use besides its task tables."""
+
+    task: str
+    seed: int
+    device: str
+    work_dir: Path
+    params: dict[str, Any] = field(default_factory=dict)
+    features: Any = None  # benchmark.features.FeatureStore
+    labels: tuple[str, ...] = ()
+    oracle_dir: Path | None = None  # sim only; for the Oracle reference row
+    quiet: bool = False
+
+
+@dataclass
+class Candidates:
+    """topk candidates in CSR layout: query i's live streamers are streamer_id[offsets[i]:offsets[i+1]].
+
+    `live_id` is the candidate's room live at the query time. Scores are returned flat, aligned with
+    `streamer_id`.
+    """
+
+    offsets: np.ndarray
+    streamer_id: np.ndarray
+    live_id: np.ndarray
+
+    @property
+    def query_index(self) -> np.ndarray:
+        """For every candidate, the position of its query."""
+        return np.repeat(np.arange(self.offsets.size - 1), np.diff(self.offsets))
+
+
+class Baseline(ABC):
+    """Base class of every model. Subclasses set `tasks` and, if they are seed-free, `deterministic`."""
+
+    tasks: ClassVar[tuple[str, ...]] = ()
+    deterministic: ClassVar[bool] = False
+
+    def __init__(self, **params: Any):
+        self.params = params
+
+    @abstractmethod
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame, ctx: Context) -> None:
+        """Learn from the train split (with labels); valid (with labels) is for early stopping only."""
+
+    @abstractmethod
+    def predict(self, test: pd.DataFrame, ctx: Context) -> np.ndarray | pd.DataFrame:
+        """A score per test row (for multi_behavior a DataFrame with one column per label)."""
+
+    def score_candidates(self, queries: pd.DataFrame, candidates: Candidates, ctx: Context) -> np.ndarray:
+        """topk: a score per (query, live candidate), flat in the CSR order of `candidates`."""
+        raise NotImplementedError(f"{type(self).__name__} does not rank candidates")
+
+    def n_params(self) -> int:
+        """Number of learned parameters (0 for non-learned models)."""
+        return 0
+
+
+def load_class(spec: str) -> type[Baseline]:
+    """Import 'module:Class' or a name registered in the entry-point group."""
+    if ":" not in spec:
+        found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == spec]
+        if not found:
+            raise BenchmarkError(f"model '{spec}' is neither module:Class nor registered under "
+                                 f"the entry-point group '{ENTRY_POINT_GROUP}'")
+        cls = found[0].load()
+    else:
+        module, _, name = spec.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as e:
+            raise BenchmarkError(f"cannot load model class '{spec}': {e}") from e
+    if not (isinstance(cls, type) and issubclass(cls, Baseline)):
+        raise BenchmarkError(f"'{spec}' is not a subclass of benchmark.interface.Baseline")
+    return cls
+
+
+def registered_models(params: dict) -> dict[str, dict]:
+    """Every model of params.yaml's `models` block plus installed entry points: name -> {class, params}."""
+    out = {ep.name: {"class": f"{ep.value}", "params": {}} for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    for name, block in (params.get("models") or {}).items():
+        if not isinstance(block, dict) or "class" not in block:
+            raise BenchmarkError(f"params.yaml: models.{name} needs a 'class: module:Class' entry")
+        out[name] = {"class": block["class"], "params": dict(block.get("params") or {})}
+    return out

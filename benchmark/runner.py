@@ -1,0 +1,205 @@
+"""One run = (dataset, task, model, seed): fit, predict, evaluate, write the run directory (spec §7).
+
+A model that raises or emits NaN fails its own run only: the failure and its error are recorded in
+metrics.json and the caller goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import resource
+import shutil
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from threadpoolctl import threadpool_limits
+
+from benchmark.errors import BenchmarkError
+from benchmark.evaluate import Evaluation, breakdown_groups, breakdowns, evaluate_ranks, evaluate_scores
+from benchmark.features import FeatureStore
+from benchmark.interface import Baseline, Candidates, Context, load_class
+from benchmark.io import atomic_dir, log
+from benchmark.metrics import target_rank
+from benchmark.tasks import get_task
+from benchmark.tasks.base import KEY_COLUMNS
+
+TOP_N_STORED = 100
+QUERY_CHUNK = 256
+
+
+class ModelError(Exception):
+    """The model misbehaved (wrong shape, NaN, exception): its own run fails, nothing else."""
+
+
+def seed_everything(seed: int, threads: int = 1) -> None:
+    """Fix every random source and the thread count, so a seed gives identical numbers run after run."""
+    random.seed(seed)
+    np.random.seed(seed)
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    except ImportError:
+        pass
+
+
+def default_device() -> str:
+    """cuda when present, else cpu."""
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:
+        return "cpu"
+
+
+def load_split(task_dir: Path, split: str) -> pd.DataFrame:
+    """One split file of a task as a DataFrame."""
+    return pq.read_table(Path(task_dir) / f"{split}.parquet").to_pandas()
+
+
+def _check_scores(scores: Any, n: int, labels: tuple[str, ...], multi: bool) -> np.ndarray | pd.DataFrame:
+    if multi:
+        if not isinstance(scores, pd.DataFrame) or not set(labels) <= set(scores.columns):
+            raise ModelError(f"predict must return a DataFrame with columns {list(labels)}")
+        scores = scores[list(labels)].astype(np.float64)
+        arr = scores.to_numpy()
+    else:
+        arr = np.asarray(scores, dtype=np.float64).reshape(-1)
+        scores = arr
+    if arr.shape[0] != n:
+        raise ModelError(f"predict returned {arr.shape[0]} scores for {n} samples")
+    if not np.all(np.isfinite(arr)):
+        raise ModelError(f"predict returned {int((~np.isfinite(arr)).sum())} NaN or infinite scores")
+    return scores
+
+
+def rank_queries(model: Baseline, queries: pd.DataFrame, features: FeatureStore, ctx: Context
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Target rank per query over every live candidate (1 + higher + half of equal), and the stored top-N."""
+    ts = queries["ts"].to_numpy()
+    targets = queries["target_streamer_id"].to_numpy()
+    public = queries[KEY_COLUMNS]
+    ranks = np.empty(len(queries))
+    top = np.full((len(queries), TOP_N_STORED), -1, dtype=np.int64)
+    for sl, (offsets, streamer, live) in features.live_index.iter_candidates(ts, QUERY_CHUNK):
+        cand = Candidates(offsets, streamer, live)
+        scores = np.asarray(model.score_candidates(public.iloc[sl].reset_index(drop=True), cand, ctx), np.float64)
+        if scores.shape != streamer.shape:
+            raise ModelError(f"score_candidates returned {scores.shape[0]} scores for {streamer.size} candidates")
+        if not np.all(np.isfinite(scores)):
+            raise ModelError("score_candidates returned NaN or infinite scores")
+        q = cand.query_index
+        is_target = streamer == targets[sl][q]
+        if np.bincount(q[is_target], minlength=offsets.size - 1).min(initial=1) < 1:
+            raise BenchmarkError("a topk target is missing from its live candidates (task files out of date?)")
+        t_score = np.zeros(offsets.size - 1)
+        t_score[q[is_target]] = scores[is_target]
+        ranks[sl] = target_rank(t_score, scores, offsets, target_included=True)
+        order = np.lexsort((streamer, -scores, q))
+        pos = np.arange(order.size) - offsets[q[order]]
+        keep = pos < TOP_N_STORED
+        top[sl][q[order][keep], pos[keep]] = streamer[order][keep]
+    return ranks, top
+
+
+def run_one(dataset: str, task: str, model_name: str, model_spec: dict, seed: int, data_root: Path = Path("data"),
+            runs_root: Path = Path("runs"), threads: int = 1, quiet: bool = False) -> dict:
+    """Fit, predict and evaluate one model on one task with one seed; write runs/<...>/seed<k>/."""
+    out = Path(runs_root) / dataset / task / model_name / f"seed{seed}"
+    task_def = get_task(task)
+    task_dir = Path(data_root) / "tasks" / dataset / task
+    record: dict[str, Any] = {"dataset": dataset, "task": task, "model": model_name, "seed": seed,
+                              "status": "ok", "metrics": {}, "train_seconds": None, "predict_seconds": None,
+                              "n_params": None, "device": None, "peak_memory_mb": None}
+    with atomic_dir(out) as tmp:
+        try:
+            seed_everything(seed, threads)
+            cls = load_class(model_spec["class"])
+            device = default_device()
+            data_root = Path(data_root)
+            features = FeatureStore.open(data_root / "features" / dataset, data_root / "processed" / dataset)
+            oracle = Path(data_root) / "raw" / dataset / "oracle"
+            ctx = Context(task=task, seed=seed, device=device, work_dir=tmp / "work",
+                          params=dict(model_spec.get("params") or {}), features=features, labels=task_def.labels,
+                          oracle_dir=oracle if oracle.exists() else None, quiet=quiet)
+            ctx.work_dir.mkdir()
+            if task not in cls.tasks:
+                raise ModelError(f"{model_spec['class']} does not support task '{task}'")
+            model = cls(**ctx.params)
+            train, valid, test = (load_split(task_dir, s) for s in ("train", "valid", "test"))
+            log(quiet, f"run {dataset}/{task}/{model_name}/seed{seed}: fit on {len(train):,} rows")
+            t0 = time.perf_counter()
+            with threadpool_limits(limits=threads):
+                model.fit(train, valid, ctx)
+                record["train_seconds"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                output = (rank_queries(model, test, features, ctx) if task == "topk"
+                          else model.predict(test[KEY_COLUMNS].copy(), ctx))
+                record["predict_seconds"] = time.perf_counter() - t0
+            if task == "topk":
+                ranks, top = output
+                n_items = int(np.unique(features.live_index.streamer_id).size)
+                ev = evaluate_ranks(test, ranks, top[:, :10], n_items=n_items)
+                ev.metrics.update(breakdowns(task, test, breakdown_groups(test, features), ranks=ranks))
+                preds = pa.table({"sample_id": test["sample_id"].to_numpy(), "target_rank": ranks,
+                                  "top": pa.array(list(top))})
+            else:
+                scores = _check_scores(output, len(test), task_def.labels, task == "multi_behavior")
+                ev = evaluate_scores(task, test, scores)
+                ev.metrics.update(breakdowns(task, test, breakdown_groups(test, features), scores=scores))
+                cols = ({k: scores[k].to_numpy() for k in task_def.labels} if isinstance(scores, pd.DataFrame)
+                        else {"score": scores})
+                preds = pa.table({"sample_id": test["sample_id"].to_numpy(), **cols})
+            record.update(metrics=ev.metrics, n_params=int(model.n_params()), device=device,
+                          n_test=len(test), predict_rows_per_second=len(test) / max(record["predict_seconds"], 1e-9))
+            pq.write_table(preds, tmp / "predictions.parquet")
+            _write_per_user(ev, tmp)
+        except Exception as e:  # noqa: BLE001 - a failing model fails its own run, never the pipeline
+            record["status"] = "failed"
+            record["error"] = f"{type(e).__name__}: {e}"
+            (tmp / "traceback.txt").write_text(traceback.format_exc())
+            log(quiet, f"run {dataset}/{task}/{model_name}/seed{seed}: FAILED: {record['error']}")
+        record["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        record["threads"] = threads
+        (tmp / "metrics.json").write_text(json.dumps(record, indent=1, default=float))
+        shutil.rmtree(tmp / "work", ignore_errors=True)
+    return record
+
+
+def _write_per_user(ev: Evaluation, out: Path) -> None:
+    """Per-user values of every user-decomposable metric, one file (metric, user_id, value, weight)."""
+    frames = [df.assign(metric=name) for name, df in ev.per_user.items()]
+    if frames:
+        pq.write_table(pa.Table.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False),
+                       out / "per_user.parquet")
+
+
+def run_model_stage(params: dict, task: str, model: str, data_root: Path = Path("data"),
+                    runs_root: Path = Path("runs"), seeds: list[int] | None = None, quiet: bool = False) -> list[dict]:
+    """Run one model on one task over params' seeds (once if the model is deterministic)."""
+    from benchmark.interface import registered_models
+    from benchmark.params import parse_dataset
+
+    dataset = parse_dataset(str(params.get("dataset", ""))).name
+    models = registered_models(params)
+    if model not in models:
+        raise BenchmarkError(f"params.yaml: no model '{model}' under models (known: {', '.join(sorted(models))})")
+    spec = models[model]
+    seeds = list(seeds if seeds is not None else params.get("seeds", [0]))
+    try:
+        if load_class(spec["class"]).deterministic:
+            seeds = seeds[:1]
+    except BenchmarkError:
+        pass  # run_one records the load failure as this model's failed run
+    threads = int(params.get("threads", 1))
+    return [run_one(dataset, task, model, spec, s, data_root, runs_root, threads, quiet) for s in seeds]

@@ -1,0 +1,336 @@
+"""The ground truth of KuaiLive-Sim: one implementation the simulator samples from and the Oracle scores with.
+
+`Truth` works in index space (user, room and streamer positions in its arrays) and is what
+`benchmark.sim.model` calls while sampling; `Oracle` wraps the same `Truth`, rebuilt from
+`oracle/latent/`, behind id-based methods, so the oracle equals the truth by construction.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from scipy.special import expit, ndtr
+
+from benchmark.data.schema import DAY_MS, TZ_OFFSET_MS
+from benchmark.errors import BenchmarkError
+from benchmark.sim.presets import SimParams, from_dict
+
+T0_MS = 1746374400000            # 2025-05-05 00:00 +08:00: the window's first instant
+N_DAYS = 21
+T1_MS = T0_MS + N_DAYS * DAY_MS  # 2025-05-26 00:00 +08:00: the window's end (exclusive)
+CAP_MS = T1_MS + DAY_MS          # 2025-05-27 00:00 +08:00: the end written for rooms still live at T1
+T_BASE_MS = T0_MS - 2 * DAY_MS   # origin of the 32-bit relative times inside composite keys
+MINUTE_MS = 60_000
+CHUNK = 1 << 20
+OFF_FUNNEL_ODDS = float(np.log(0.3))  # funnel off: events ignore engagement, at a similar mean rate
+
+# Daily activity profiles: (centre hour +08, sd in hours, weight) of wrapped normals.
+USER_PROFILE = ((21.0, 1.7, 0.55), (12.5, 1.5, 0.12), (17.0, 2.5, 0.15), (8.5, 1.5, 0.08), (0.7, 1.4, 0.10))
+STREAMER_PROFILE = ((20.3, 1.6, 0.55), (12.0, 1.5, 0.12), (16.5, 2.5, 0.15), (8.0, 1.5, 0.09), (0.2, 1.2, 0.09))
+
+
+def hour_density(profile: tuple[tuple[float, float, float], ...], hours: np.ndarray) -> np.ndarray:
+    """Density (per hour) of a wrapped-normal mixture over the 24 h clock, at `hours`."""
+    h = np.asarray(hours, dtype=np.float64)[..., None]
+    out = np.zeros(h.shape[:-1])
+    for c, s, w in profile:
+        d = (h[..., 0] - c + 12.0) % 24.0 - 12.0
+        out += w * np.exp(-0.5 * (d / s) ** 2) / (s * np.sqrt(2 * np.pi))
+    return out
+
+
+def tod_grid(p: SimParams) -> np.ndarray:
+    """Click time-of-day term per minute of the +08 day: the user activity curve (max 1) minus its mean."""
+    if not p.daily_peak:
+        return np.zeros(1440)
+    dens = hour_density(USER_PROFILE, (np.arange(1440) + 0.5) / 60.0)
+    curve = dens / dens.max()
+    return curve - curve.mean()
+
+
+def packed_argsort(key: np.ndarray) -> np.ndarray:
+    """Stable argsort of non-negative int64 keys; packs (key, position) into one int64 and uses np.sort when it fits."""
+    key = np.asarray(key, dtype=np.int64)
+    n = key.size
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    bits = max(1, int(n - 1).bit_length())
+    top = int(key.max())
+    if int(key.min()) >= 0 and top.bit_length() + bits <= 63:
+        return np.sort((key << bits) | np.arange(n, dtype=np.int64)) & ((1 << bits) - 1)
+    return np.argsort(key, kind="stable")
+
+
+def last_le(keys: np.ndarray, group: np.ndarray, t_ms: np.ndarray) -> np.ndarray:
+    """Index of the last of sorted `keys` <= interval_key(group, t) (-1 if none).
+
+    Large batches are searched in (group, input position) order, which is fully sorted when the
+    input is time-sorted, so the binary searches stay cache-friendly.
+    """
+    q = interval_key(group, t_ms)
+    if keys.size > (1 << 18) and q.size > (1 << 16):
+        order = packed_argsort(np.asarray(group, dtype=np.int64))
+        out = np.empty(q.size, dtype=np.int64)
+        out[order] = np.searchsorted(keys, q[order], side="right") - 1
+        return out
+    return np.searchsorted(keys, q, side="right").astype(np.int64) - 1
+
+
+def interval_key(group: np.ndarray, t_ms: np.ndarray) -> np.ndarray:
+    """Composite sortable key (group, time) for interval look-ups: group << 32 | (t - T_BASE)."""
+    rel = np.clip(np.asarray(t_ms, dtype=np.int64) - T_BASE_MS, 0, (1 << 32) - 1)
+    return (np.asarray(group, dtype=np.int64) << 32) | rel
+
+
+def lognormal_min_mean(mu: np.ndarray, sigma: float, cap: np.ndarray) -> np.ndarray:
+    """E[min(W, cap)] for W ~ LogNormal(mu, sigma): the mean watch of a session cut by the room's end."""
+    cap = np.maximum(np.asarray(cap, dtype=np.float64), 1e-9)
+    lc = np.log(cap)
+    return (np.exp(mu + 0.5 * sigma**2) * ndtr((lc - mu - sigma**2) / sigma)
+            + cap * (1.0 - ndtr((lc - mu) / sigma)))
+
+
+@dataclass
+class Context:
+    """Per-(user, room, time) quantities shared by the click and post-click functions."""
+
+    ui: np.ndarray
+    ri: np.ndarray
+    si: np.ndarray
+    t: np.ndarray
+    affinity: np.ndarray
+    fav: np.ndarray
+    hl: np.ndarray
+
+
+class Truth:
+    """The model's probability functions over index arrays (users, streamers, rooms of this Truth).
+
+    users: dict of float32 arrays bias, engage, comment, like, gift, price_tilt; U: (n_users, d) factors.
+    streamers: log_pop (float32), category (int8); V: (n_streamers, d) factors.
+    rooms: streamer (int32), start, end (true end, int64 ms). Highlights: sorted keys
+    interval_key(room, start) with their ends. Favourites: (n_users, k) streamer indices, -1 padded.
+    """
+
+    def __init__(self, params: SimParams, users: dict[str, np.ndarray], U: np.ndarray,
+                 streamers: dict[str, np.ndarray], V: np.ndarray, rooms: dict[str, np.ndarray],
+                 hl_key: np.ndarray, hl_end: np.ndarray, fav: np.ndarray):
+        self.p = params
+        self.users, self.U, self.streamers, self.V, self.rooms = users, U, streamers, V, rooms
+        self.hl_key, self.hl_end, self.fav = hl_key, hl_end, fav
+        self.n_streamers = int(V.shape[0])
+        self.tod = tod_grid(params)
+        w = np.asarray(params.price_weights, dtype=np.float64)
+        self.unit_logw = np.log(w / w.sum())
+        self.units = np.asarray(params.price_units, dtype=np.float64)
+        cw = np.asarray(params.gift_count_weights, dtype=np.float64)
+        self.count_probs = cw / cw.sum()
+        self.mean_count = float((self.count_probs * np.asarray(params.gift_counts)).sum())
+        self._mean_unit: np.ndarray | None = None
+
+    # --- look-ups -------------------------------------------------------------------------------
+    def affinity(self, ui: np.ndarray, si: np.ndarray) -> np.ndarray:
+        """Taste match u . v / sqrt(d) (about unit variance), float64."""
+        out = np.empty(len(ui), dtype=np.float64)
+        scale = 1.0 / np.sqrt(self.U.shape[1])
+        for a in range(0, len(ui), CHUNK):
+            b = min(a + CHUNK, len(ui))
+            out[a:b] = (self.U[ui[a:b]] * self.V[si[a:b]]).sum(axis=1, dtype=np.float64) * scale
+        return out
+
+    def is_favourite(self, ui: np.ndarray, si: np.ndarray) -> np.ndarray:
+        """Whether streamer si is one of user ui's favourites."""
+        out = np.zeros(len(ui), dtype=bool)
+        for j in range(self.fav.shape[1]):
+            out |= self.fav[ui, j] == si
+        return out
+
+    def in_highlight(self, ri: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Whether time t falls inside one of room ri's highlight windows [start, end)."""
+        if self.hl_key.size == 0:
+            return np.zeros(len(ri), dtype=bool)
+        idx = last_le(self.hl_key, ri, t)
+        ok = idx >= 0
+        idx = np.maximum(idx, 0)
+        return ok & ((self.hl_key[idx] >> 32) == ri) & (np.asarray(t, dtype=np.int64) < self.hl_end[idx])
+
+    def context(self, ui: np.ndarray, ri: np.ndarray, t: np.ndarray) -> Context:
+        """Affinity, favourite flag and highlight flag of each (user, room, time)."""
+        ui = np.asarray(ui, dtype=np.int64)
+        ri = np.asarray(ri, dtype=np.int64)
+        t = np.asarray(t, dtype=np.int64)
+        si = self.rooms["streamer"][ri].astype(np.int64)
+        return Context(ui, ri, si, t, self.affinity(ui, si), self.is_favourite(ui, si), self.in_highlight(ri, t))
+
+    # --- click ------------------------------------------------------------------------------------
+    def click_logit(self, c: Context) -> np.ndarray:
+        """The click logit: user bias, affinity, popularity, favourite, highlight, time of day, room age."""
+        p = self.p
+        minute = ((c.t + TZ_OFFSET_MS) % DAY_MS) // MINUTE_MS
+        age_min = np.maximum(c.t - self.rooms["start"][c.ri], 0) / MINUTE_MS
+        z = (p.click_base + self.users["bias"][c.ui] + p.click_affinity * c.affinity
+             + p.click_popularity * self.streamers["log_pop"][c.si] + p.click_favourite * c.fav
+             + self.tod[minute])
+        if p.highlights:
+            z = z + p.click_highlight * c.hl
+        if p.room_age:
+            z = z + p.click_age * (0.5 - np.exp(-age_min / p.warm_tau_min))
+        return z
+
+    def click_prob(self, c: Context) -> np.ndarray:
+        return expit(self.click_logit(c))
+
+    # --- after a click ----------------------------------------------------------------------------
+    def engage_prob(self, c: Context) -> np.ndarray:
+        """P(the session is engaged rather than a bounce)."""
+        p = self.p
+        z = (p.engage_base + self.users["engage"][c.ui] + p.engage_affinity * c.affinity
+             + p.engage_favourite * c.fav)
+        if p.highlights:
+            z = z + p.engage_highlight * c.hl
+        return expit(z)
+
+    def watch_mu(self, c: Context) -> tuple[np.ndarray, float]:
+        """Log-ms location of the engaged (per sample) and bounce (constant) watch lognormals."""
+        p = self.p
+        mu_e = np.log(p.watch_engaged_median_s * 1000.0) + p.watch_affinity * c.affinity
+        return mu_e, float(np.log(p.watch_bounce_median_s * 1000.0))
+
+    def time_left(self, c: Context) -> np.ndarray:
+        """Milliseconds until the room truly ends (watch is cut there), at least 1."""
+        return np.maximum(self.rooms["end"][c.ri] - c.t, 1)
+
+    def expected_watch(self, c: Context) -> np.ndarray:
+        q = self.engage_prob(c)
+        mu_e, mu_b = self.watch_mu(c)
+        cap = self.time_left(c)
+        return (q * lognormal_min_mean(mu_e, self.p.watch_engaged_sigma, cap)
+                + (1 - q) * lognormal_min_mean(np.full(len(cap), mu_b), self.p.watch_bounce_sigma, cap))
+
+    def event_probs(self, c: Context, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """P(kind | engaged), P(kind | bounce) for kind in comment, like, gift."""
+        p = self.p
+        base, aff, bounce = (getattr(p, f"{kind}_base"), getattr(p, f"{kind}_affinity"),
+                             getattr(p, f"{kind}_bounce"))
+        z = base + self.users[kind][c.ui].astype(np.float64)
+        if not p.funnel:
+            pe = expit(z + OFF_FUNNEL_ODDS)
+            return pe, pe
+        z = z + aff * c.affinity
+        if kind == "gift":
+            z = z + p.gift_favourite * c.fav
+        return expit(z), expit(z + bounce)
+
+    def event_prob(self, c: Context, kind: str) -> np.ndarray:
+        q = self.engage_prob(c)
+        pe, pb = self.event_probs(c, kind)
+        return q * pe + (1 - q) * pb
+
+    def unit_probs(self, ui: np.ndarray) -> np.ndarray:
+        """(n, n_units) gift unit-price distribution of each user: weight * unit ** tilt, normalised."""
+        tilt = self.users["price_tilt"][np.asarray(ui, dtype=np.int64)].astype(np.float64)
+        logits = self.unit_logw[None, :] + tilt[:, None] * np.log(self.units)[None, :]
+        logits -= logits.max(axis=1, keepdims=True)
+        w = np.exp(logits)
+        return w / w.sum(axis=1, keepdims=True)
+
+    def expected_gift_value(self, c: Context) -> np.ndarray:
+        """p_gift x E[unit price | user] x E[count]."""
+        if self._mean_unit is None:
+            self._mean_unit = self.unit_probs(np.arange(self.U.shape[0])) @ self.units
+        return self.event_prob(c, "gift") * self._mean_unit[c.ui] * self.mean_count
+
+
+# --- the id-based Oracle over oracle/latent/ ------------------------------------------------------
+LATENT_USERS = ("bias", "engage", "comment", "like", "gift", "price_tilt")
+
+
+def _index(sorted_ids: np.ndarray, ids: np.ndarray, what: str) -> np.ndarray:
+    ids = np.asarray(ids, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(sorted_ids, ids), max(sorted_ids.size - 1, 0))
+    bad = sorted_ids[pos] != ids if sorted_ids.size else np.ones(ids.size, dtype=bool)
+    if bad.any():
+        raise BenchmarkError(f"oracle: unknown {what} id {int(ids[np.argmax(bad)])} ({int(bad.sum())} unknown)")
+    return pos
+
+
+class Oracle:
+    """The simulator's ground truth for any (user, room, time), by id; load it with Oracle.load."""
+
+    def __init__(self, truth: Truth, user_ids: np.ndarray, streamer_ids: np.ndarray, live_ids: np.ndarray):
+        self.truth = truth
+        self.user_ids, self.streamer_ids, self.live_ids = user_ids, streamer_ids, live_ids
+
+    @classmethod
+    def load(cls, oracle_dir: Path) -> Oracle:
+        """Rebuild the Truth from oracle/latent/ (as written by the simulator)."""
+        lat = Path(oracle_dir) / "latent"
+        if not (lat / "params.json").exists():
+            raise BenchmarkError(f"{lat}: no params.json (not a KuaiLive-Sim oracle folder)")
+        meta = json.loads((lat / "params.json").read_text())
+        params = from_dict(meta["params"])
+        u = pq.read_table(lat / "users.parquet")
+        s = pq.read_table(lat / "streamers.parquet")
+        r = pq.read_table(lat / "rooms.parquet")
+        h = pq.read_table(lat / "highlights.parquet")
+        f = pq.read_table(lat / "favourites.parquet")
+        user_ids = u["user_id"].to_numpy()
+        streamer_ids = s["streamer_id"].to_numpy()
+        live_ids = r["live_id"].to_numpy()
+        users = {k: u[k].to_numpy() for k in LATENT_USERS}
+        streamers = {"log_pop": s["log_pop"].to_numpy(), "category": s["category_code"].to_numpy()}
+        rooms = {"streamer": _index(streamer_ids, r["streamer_id"].to_numpy(), "streamer").astype(np.int32),
+                 "start": r["start_ts"].to_numpy(), "end": r["true_end_ts"].to_numpy()}
+        h_room = _index(live_ids, h["live_id"].to_numpy(), "room")
+        hl_key = interval_key(h_room, h["start_ts"].to_numpy())
+        order = np.argsort(hl_key, kind="stable")
+        fu = _index(user_ids, f["user_id"].to_numpy(), "user")
+        fs = _index(streamer_ids, f["streamer_id"].to_numpy(), "streamer")
+        rank = f["rank"].to_numpy().astype(np.int64)
+        fav = np.full((len(user_ids), max(int(params.max_favourites), 1)), -1, dtype=np.int64)
+        fav[fu, rank] = fs
+        truth = Truth(params, users, np.load(lat / "user_factors.npy"), streamers,
+                      np.load(lat / "streamer_factors.npy"), rooms, hl_key[order],
+                      h["end_ts"].to_numpy()[order], fav)
+        return cls(truth, user_ids, streamer_ids, live_ids)
+
+    def _context(self, user_ids, live_ids, ts) -> Context:
+        ts = np.asarray(ts, dtype=np.int64)
+        ui = _index(self.user_ids, user_ids, "user")
+        ri = _index(self.live_ids, live_ids, "room")
+        if not (len(ui) == len(ri) == len(ts)):
+            raise BenchmarkError("oracle: user_ids, live_ids and ts must have the same length")
+        return self.truth.context(ui, ri, ts)
+
+    def click_prob(self, user_ids, live_ids, ts) -> np.ndarray:
+        """True P(click) of showing room live_id to user_id at ts (epoch ms), for any user, room and time."""
+        return self.truth.click_prob(self._context(user_ids, live_ids, ts))
+
+    def in_highlight(self, live_ids, ts) -> np.ndarray:
+        """Whether each room is inside a highlight moment at ts."""
+        ri = _index(self.live_ids, live_ids, "room")
+        return self.truth.in_highlight(ri, np.asarray(ts, dtype=np.int64))
+
+    def expected_watch_ms(self, user_ids, live_ids, ts) -> np.ndarray:
+        """Expected watch (ms) of a click at ts, cut at the room's true end."""
+        return self.truth.expected_watch(self._context(user_ids, live_ids, ts))
+
+    def p_comment(self, user_ids, live_ids, ts) -> np.ndarray:
+        """P(the click at ts yields a comment)."""
+        return self.truth.event_prob(self._context(user_ids, live_ids, ts), "comment")
+
+    def p_like(self, user_ids, live_ids, ts) -> np.ndarray:
+        """P(the click at ts yields a like)."""
+        return self.truth.event_prob(self._context(user_ids, live_ids, ts), "like")
+
+    def p_gift(self, user_ids, live_ids, ts) -> np.ndarray:
+        """P(the click at ts yields a gift)."""
+        return self.truth.event_prob(self._context(user_ids, live_ids, ts), "gift")
+
+    def expected_gift_value(self, user_ids, live_ids, ts) -> np.ndarray:
+        """Expected gift_price the click at ts yields (0 gifts count as 0)."""
+        return self.truth.expected_gift_value(self._context(user_ids, live_ids, ts))
