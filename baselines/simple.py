@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 from baselines.tabular import expanding_rates, repeat_features, tabular_features
 from benchmark.interface import Baseline, Candidates, Context
@@ -130,6 +129,9 @@ class GradientBoosting(Baseline):
         return {k: df[k].to_numpy() for k in (MULTI if task == "multi_behavior" else ("click",))}
 
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame, ctx: Context) -> None:
+        # imported here: scikit-learn takes seconds to import, and every other baseline runs without it
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
         rng = np.random.default_rng(ctx.seed)
         if len(train) > self.params["max_train_rows"]:
             train = train.iloc[np.sort(rng.choice(len(train), self.params["max_train_rows"], replace=False))]
@@ -150,7 +152,7 @@ class GradientBoosting(Baseline):
     def _predict_one(self, model, x: pd.DataFrame) -> np.ndarray:
         if isinstance(model, float):
             return np.full(len(x), model)
-        if isinstance(model, HistGradientBoostingClassifier):
+        if hasattr(model, "predict_proba"):
             return model.predict_proba(x)[:, 1]
         return np.expm1(model.predict(x))
 

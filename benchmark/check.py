@@ -95,7 +95,7 @@ def _predictions(run_dir: Path) -> pa.Table | None:
     if not p.exists():
         return None
     t = pq.read_table(p)
-    return t.drop(["target_rank"]) if "target_rank" in t.column_names else t
+    return t.drop([c for c in ("target_rank", "sampled_target_rank") if c in t.column_names])
 
 
 def check_model(spec: str, tasks: list[str] | None = None, data_root: Path | None = None,

@@ -81,6 +81,30 @@ def _cmd_run(a: argparse.Namespace) -> None:
                   + (f" ({r['error']})" if r["status"] != "ok" else ""))
 
 
+def _cmd_significance(a: argparse.Namespace) -> None:
+    from benchmark.compare import significance_stage
+    from benchmark.params import load_params
+
+    significance_stage(load_params(Path(a.params)), Path(a.runs_root), Path(a.data_root), Path(a.out), quiet=a.quiet)
+
+
+def _cmd_leaderboard(a: argparse.Namespace) -> None:
+    from benchmark.leaderboard import leaderboard_stage
+    from benchmark.params import load_params
+
+    leaderboard_stage(load_params(Path(a.params)), Path(a.runs_root), Path(a.data_root), Path(a.out), quiet=a.quiet,
+                      significance=Path(a.significance) if a.significance else None)
+
+
+def _cmd_render(a: argparse.Namespace) -> None:
+    from benchmark.leaderboard import render
+
+    results = json.loads((Path(a.dir) / "results.json").read_text())
+    for f in render(results, Path(a.dir)):
+        if not a.quiet:
+            print(f)
+
+
 def _cmd_check(a: argparse.Namespace) -> None:
     from benchmark.check import check_model
 
@@ -150,6 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--params", default="params.yaml")
     sp.add_argument("--data-root", default="data")
     sp.add_argument("--runs-root", default="runs")
+    sp = add("significance", _cmd_significance, "test every model against its task's reference (user as the unit)")
+    sp.add_argument("--params", default="params.yaml")
+    sp.add_argument("--data-root", default="data")
+    sp.add_argument("--runs-root", default="runs")
+    sp.add_argument("--out", required=True, help="runs/<dataset>/significance.json")
+    sp = add("leaderboard", _cmd_leaderboard, "collect every run into results.json and render the leaderboard")
+    sp.add_argument("--params", default="params.yaml")
+    sp.add_argument("--data-root", default="data")
+    sp.add_argument("--runs-root", default="runs")
+    sp.add_argument("--significance", default=None, help="default: runs/<dataset>/significance.json")
+    sp.add_argument("--out", default="leaderboard")
+    sp = add("render", _cmd_render, "re-render the markdown and plots of a leaderboard folder from its results.json")
+    sp.add_argument("dir", nargs="?", default="leaderboard")
     sp = add("check", _cmd_check, "check a model against the interface on the tiny preset")
     sp.add_argument("model", help="MODULE:CLASS (importable) or a registered entry-point name")
     sp.add_argument("--task", action="append", default=None, help="only this task (repeatable)")

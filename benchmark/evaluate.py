@@ -95,6 +95,15 @@ def evaluate_ranks(queries: pd.DataFrame, ranks: np.ndarray, top10: np.ndarray |
     return Evaluation(m, {"ndcg@10": pd.DataFrame({"user_id": u, "value": means, "weight": counts})})
 
 
+def sampled_view_metrics(ranks: np.ndarray) -> dict[str, float]:
+    """The dataset paper's sampled view (target + sampled live negatives), keyed `sampled/<metric>`:
+    not comparable number for number with the paper, whose split is leave-one-out."""
+    r = np.asarray(ranks, dtype=np.float64)
+    out = {"sampled/ndcg@10": M.ndcg_at_k(r, 10), "sampled/mrr": M.mrr(r)}
+    out.update({f"sampled/recall@{k}": M.recall_at_k(r, k) for k in RANK_KS})
+    return out
+
+
 def breakdown_groups(table: pd.DataFrame, features) -> dict[str, np.ndarray]:
     """Per test row: user activity tercile (train clicks), seen/unseen streamer (in train), peak/off-peak."""
     users = table["user_id"].to_numpy()

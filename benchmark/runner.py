@@ -10,6 +10,7 @@ import json
 import random
 import resource
 import shutil
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -22,7 +23,14 @@ import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 
 from benchmark.errors import BenchmarkError
-from benchmark.evaluate import Evaluation, breakdown_groups, breakdowns, evaluate_ranks, evaluate_scores
+from benchmark.evaluate import (
+    Evaluation,
+    breakdown_groups,
+    breakdowns,
+    evaluate_ranks,
+    evaluate_scores,
+    sampled_view_metrics,
+)
 from benchmark.features import FeatureStore
 from benchmark.interface import Baseline, Candidates, Context, load_class
 from benchmark.io import atomic_dir, log
@@ -42,24 +50,17 @@ def seed_everything(seed: int, threads: int = 1) -> None:
     """Fix every random source and the thread count, so a seed gives identical numbers run after run."""
     random.seed(seed)
     np.random.seed(seed)
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")  # seeded only if the model's module uses it: importing it costs seconds
+    if torch is not None:
         torch.manual_seed(seed)
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(True, warn_only=True)
-    except ImportError:
-        pass
 
 
 def default_device() -> str:
-    """cuda when present, else cpu."""
-    try:
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    except ImportError:
-        return "cpu"
+    """cuda when present (and the model uses torch), else cpu."""
+    torch = sys.modules.get("torch")
+    return "cuda" if torch is not None and torch.cuda.is_available() else "cpu"
 
 
 def load_split(task_dir: Path, split: str) -> pd.DataFrame:
@@ -83,13 +84,40 @@ def _check_scores(scores: Any, n: int, labels: tuple[str, ...], multi: bool) -> 
     return scores
 
 
-def rank_queries(model: Baseline, queries: pd.DataFrame, features: FeatureStore, ctx: Context
-                 ) -> tuple[np.ndarray, np.ndarray]:
-    """Target rank per query over every live candidate (1 + higher + half of equal), and the stored top-N."""
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser: a fixed, model-independent pseudo-random key per input."""
+    x = x.astype(np.uint64)
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def sampled_keep(sample_ids: np.ndarray, streamer: np.ndarray, offsets: np.ndarray, is_target: np.ndarray,
+                 n_negatives: int, seed: int) -> np.ndarray:
+    """Mask of the dataset paper's sampled view: each query's target plus up to n_negatives live negatives,
+    drawn by a fixed hash of (seed, query, streamer) so every model is ranked against the same sample."""
+    q = np.repeat(np.arange(offsets.size - 1), np.diff(offsets))
+    with np.errstate(over="ignore"):
+        key = _mix64(_mix64(sample_ids[q].astype(np.uint64) + np.uint64(seed)) ^ streamer.astype(np.uint64))
+    key[is_target] = np.iinfo(np.uint64).max  # the target is kept apart, never one of the negatives
+    order = np.lexsort((key, q))
+    pos = np.arange(order.size) - offsets[q[order]]
+    keep = np.zeros(streamer.size, bool)
+    keep[order[pos < n_negatives]] = True
+    return keep | is_target
+
+
+def rank_queries(model: Baseline, queries: pd.DataFrame, features: FeatureStore, ctx: Context,
+                 sampled: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Target rank per query over every live candidate (1 + higher + half of equal), the stored top-N, and
+    the rank in the sampled view (`sampled` = {negatives, seed}; NaN when not asked for)."""
     ts = queries["ts"].to_numpy()
     targets = queries["target_streamer_id"].to_numpy()
+    sample_ids = queries["sample_id"].to_numpy()
     public = queries[KEY_COLUMNS]
     ranks = np.empty(len(queries))
+    sampled_ranks = np.full(len(queries), np.nan)
     top = np.full((len(queries), TOP_N_STORED), -1, dtype=np.int64)
     for sl, (offsets, streamer, live) in features.live_index.iter_candidates(ts, QUERY_CHUNK):
         cand = Candidates(offsets, streamer, live)
@@ -105,11 +133,16 @@ def rank_queries(model: Baseline, queries: pd.DataFrame, features: FeatureStore,
         t_score = np.zeros(offsets.size - 1)
         t_score[q[is_target]] = scores[is_target]
         ranks[sl] = target_rank(t_score, scores, offsets, target_included=True)
+        if sampled is not None:
+            keep = sampled_keep(sample_ids[sl], streamer, offsets, is_target, int(sampled["negatives"]),
+                                int(sampled["seed"]))
+            sub_off = np.concatenate([[0], np.cumsum(np.bincount(q[keep], minlength=offsets.size - 1))])
+            sampled_ranks[sl] = target_rank(t_score, scores[keep], sub_off, target_included=True)
         order = np.lexsort((streamer, -scores, q))
         pos = np.arange(order.size) - offsets[q[order]]
         keep = pos < TOP_N_STORED
         top[sl][q[order][keep], pos[keep]] = streamer[order][keep]
-    return ranks, top
+    return ranks, top, sampled_ranks
 
 
 def run_one(dataset: str, task: str, model_name: str, model_spec: dict, seed: int, data_root: Path = Path("data"),
@@ -123,8 +156,8 @@ def run_one(dataset: str, task: str, model_name: str, model_spec: dict, seed: in
                               "n_params": None, "device": None, "peak_memory_mb": None}
     with atomic_dir(out) as tmp:
         try:
+            cls = load_class(model_spec["class"])  # first: seed_everything seeds torch if the model imported it
             seed_everything(seed, threads)
-            cls = load_class(model_spec["class"])
             device = default_device()
             data_root = Path(data_root)
             features = FeatureStore.open(data_root / "features" / dataset, data_root / "processed" / dataset)
@@ -143,15 +176,19 @@ def run_one(dataset: str, task: str, model_name: str, model_spec: dict, seed: in
                 model.fit(train, valid, ctx)
                 record["train_seconds"] = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                output = (rank_queries(model, test, features, ctx) if task == "topk"
+                output = (rank_queries(model, test, features, ctx, _task_meta(task_dir).get("sampled_view"))
+                          if task == "topk"
                           else model.predict(test[KEY_COLUMNS].copy(), ctx))
                 record["predict_seconds"] = time.perf_counter() - t0
             if task == "topk":
-                ranks, top = output
+                ranks, top, sampled_ranks = output
                 n_items = int(np.unique(features.live_index.streamer_id).size)
                 ev = evaluate_ranks(test, ranks, top[:, :10], n_items=n_items)
+                if not np.isnan(sampled_ranks).any():
+                    ev.metrics.update(sampled_view_metrics(sampled_ranks))
                 ev.metrics.update(breakdowns(task, test, breakdown_groups(test, features), ranks=ranks))
                 preds = pa.table({"sample_id": test["sample_id"].to_numpy(), "target_rank": ranks,
+                                  "sampled_target_rank": sampled_ranks,
                                   "top": pa.array(list(top))})
             else:
                 scores = _check_scores(output, len(test), task_def.labels, task == "multi_behavior")
@@ -174,6 +211,11 @@ def run_one(dataset: str, task: str, model_name: str, model_spec: dict, seed: in
         (tmp / "metrics.json").write_text(json.dumps(record, indent=1, default=float))
         shutil.rmtree(tmp / "work", ignore_errors=True)
     return record
+
+
+def _task_meta(task_dir: Path) -> dict:
+    path = Path(task_dir) / "task.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _write_per_user(ev: Evaluation, out: Path) -> None:

@@ -62,6 +62,9 @@ def assign(ts_ms: np.ndarray, bounds: dict[str, tuple[int, int]]) -> np.ndarray:
     return code
 
 
+ID_COLUMNS = ("user_id", "streamer_id", "live_id")
+
+
 def array_hash(*arrays: np.ndarray) -> str:
     """sha256 over the raw bytes of the given arrays (content hash independent of file encoding)."""
     h = hashlib.sha256()
@@ -72,7 +75,13 @@ def array_hash(*arrays: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _card(ex: dict[str, np.ndarray], mask: np.ndarray, train: np.ndarray, long_view_ms: int) -> dict:
+def dense_codes(ex: dict[str, np.ndarray], cols: tuple[str, ...] = ID_COLUMNS) -> dict[str, np.ndarray]:
+    """Dense 0..k-1 codes of each id column: one sort per column, then every count is a bincount."""
+    return {c: np.unique(ex[c], return_inverse=True)[1].ravel() for c in cols}
+
+
+def _card(ex: dict[str, np.ndarray], codes: dict[str, np.ndarray], mask: np.ndarray, train: np.ndarray,
+          long_view_ms: int) -> dict:
     """Statistics card of one split: sizes, label prevalence per task, share unseen in train."""
     click = ex["click"][mask] == 1
     n = int(mask.sum())
@@ -83,12 +92,13 @@ def _card(ex: dict[str, np.ndarray], mask: np.ndarray, train: np.ndarray, long_v
 
     watch_s = ex["watch_ms"][mask][click] / 1000.0
     gift = ex["gift_value"][mask][click]
+    present = {c: np.bincount(codes[c][mask], minlength=codes[c].max(initial=-1) + 1) > 0 for c in ID_COLUMNS}
     card = {
         "exposures": n,
         "clicks": n_click,
-        "users": int(np.unique(ex["user_id"][mask]).size),
-        "streamers": int(np.unique(ex["streamer_id"][mask]).size),
-        "rooms": int(np.unique(ex["live_id"][mask]).size),
+        "users": int(present["user_id"].sum()),
+        "streamers": int(present["streamer_id"].sum()),
+        "rooms": int(present["live_id"].sum()),
         "prevalence": {
             "ctr.click": rate(click, n),
             "multi_behavior.long_view": rate(ex["watch_ms"][mask] >= long_view_ms, n),
@@ -102,13 +112,12 @@ def _card(ex: dict[str, np.ndarray], mask: np.ndarray, train: np.ndarray, long_v
         },
     }
     unseen = {}
-    for col in ("user_id", "streamer_id", "live_id"):
-        ids = np.unique(ex[col][mask])
-        seen = np.isin(ids, np.unique(ex[col][train]))
-        rows_seen = np.isin(ex[col][mask], ex[col][train])
+    for col in ID_COLUMNS:
+        in_train = np.bincount(codes[col][train], minlength=present[col].size) > 0
+        distinct = int(present[col].sum())
         unseen[col.removesuffix("_id").replace("live", "room")] = {
-            "distinct": float(1 - seen.mean()) if ids.size else None,
-            "samples": float(1 - rows_seen.mean()) if n else None,
+            "distinct": float(1 - (present[col] & in_train).sum() / distinct) if distinct else None,
+            "samples": float(1 - in_train[codes[col][mask]].mean()) if n else None,
         }
     card["unseen_in_train"] = unseen
     return card
@@ -145,10 +154,11 @@ def make_split(processed: Path, out: Path, params_path: Path = Path("params.yaml
         "source_hash": array_hash(ex["sample_id"], ex["user_id"], ex["live_id"], ex["ts"], ex["click"]),
         "splits": {},
     }
+    codes = dense_codes(ex)
     for name in SPLITS:
         mask = code == SPLIT_CODE[name]
         entry = {"rows": int(mask.sum()), "hash": array_hash(ex["sample_id"][mask])}
-        entry.update(_card(ex, mask, train, long_view_seconds * 1000))
+        entry.update(_card(ex, codes, mask, train, long_view_seconds * 1000))
         manifest["splits"][name] = entry
         log(quiet, f"split: {name}: {entry['rows']:,} exposures, {entry['clicks']:,} clicks")
     keep = code >= 0

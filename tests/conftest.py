@@ -33,3 +33,11 @@ def run_stages(raw: Path, work: Path, params: dict = PARAMS, quiet: bool = True)
 @pytest.fixture
 def stages():
     return run_stages
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """The tiny preset through every data stage, built once per test session (data root layout)."""
+    from benchmark.check import prepare_tiny
+
+    return prepare_tiny(tmp_path_factory.mktemp("tiny-data"))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.check import check_model, prepare_tiny
+from benchmark.check import check_model
 
 
-@pytest.fixture(scope="module")
-def tiny_root(tmp_path_factory):
-    return prepare_tiny(tmp_path_factory.mktemp("check-data"))
+@pytest.fixture
+def tiny_root(tiny_data):
+    return tiny_data
 
 
 def _verdicts(findings, topic):

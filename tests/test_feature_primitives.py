@@ -109,3 +109,31 @@ def test_vocab_maps_unseen_to_zero():
     v = Vocab(np.array([30, 10, 20, 10]))
     assert len(v) == 4
     assert v.encode(np.array([10, 20, 30, 5, 40])).tolist() == [1, 2, 3, 0, 0]
+
+
+def test_sorted_searchsorted_and_cumulative_counts_match_brute_force_on_large_inputs():
+    """The cache-friendly paths (taken above SORT_MIN queries) give exactly the plain answers."""
+    from benchmark.features.cumulative import CumulativeIndex
+    from benchmark.features.keys import SORT_MIN, KeyCoder, searchsorted_many
+
+    rng = np.random.default_rng(3)
+    n = 2 * SORT_MIN
+    a = np.sort(rng.integers(0, 1000, 5000))
+    v = rng.integers(-5, 1005, n)
+    for side in ("left", "right"):
+        assert np.array_equal(searchsorted_many(a, v, side=side), np.searchsorted(a, v, side=side))
+    ent, at = rng.integers(0, 300, 20_000), T + rng.integers(0, 10_000_000, 20_000)
+    val = rng.integers(0, 9, 20_000)
+    index = CumulativeIndex(KeyCoder(ent, T - 1), ent, at, {"v": val})
+    q_ent, q_ts = rng.integers(-2, 302, n), T + rng.integers(0, 10_000_000, n)
+    since = q_ts - 2_000_000
+    (_, c_all, s_all), (_, c_win, s_win) = index.query_codes(*index.coder.codes(q_ent), q_ts, [None, since])
+    # brute force over the rows of each queried entity
+    for i in rng.choice(n, 400, replace=False):
+        rows = ent == q_ent[i]
+        before = rows & (at < q_ts[i])
+        window = before & (at >= since[i])
+        assert c_all[i] == before.sum() and s_all["v"][i] == val[before].sum()
+        assert c_win[i] == window.sum() and s_win["v"][i] == val[window].sum()
+    _, c_one, _ = index.query(q_ent, q_ts, since)
+    assert np.array_equal(c_one, c_win)

@@ -53,7 +53,48 @@ def test_dvc_repro_builds_every_task_on_tiny(tiny_repo):
     assert (tiny_repo / "dvc.lock").exists()
 
 
+def test_dvc_repro_publishes_a_leaderboard_from_its_runs(tiny_repo):
+    board = tiny_repo / "leaderboard"
+    results = json.loads((board / "results.json").read_text())
+    params = yaml.safe_load((tiny_repo / "params.yaml").read_text())
+    assert results["dataset"] == "sim-tiny-s0" and results["data"]["synthetic"] is True
+    runs = {(r["task"], r["model"], r["seed"]): r for r in results["runs"]}
+    for task in TASKS:
+        for model in params["tasks"][task]["models"]:
+            assert any(k[:2] == (task, model) for k in runs), (task, model)
+        page = (board / f"{task}.md").read_text()
+        assert all(m in page for m in params["tasks"][task]["models"])
+    assert all(r["status"] == "ok" for r in results["runs"]), [r for r in results["runs"] if r["status"] != "ok"]
+    # every reported primary metric is the one the run directory wrote
+    for (task, model, seed), r in runs.items():
+        folder = tiny_repo / "runs/sim-tiny-s0" / task / model / f"seed{seed}"
+        stored = json.loads((folder / "metrics.json").read_text())
+        primary = results["tasks"][task]["primary"]
+        assert r["metrics"][primary] == pytest.approx(stored["metrics"][primary])
+    compared = {(c["task"], c["model"]) for c in results["comparisons"] if c["status"] == "ok"}
+    for task in TASKS:
+        ref = params["tasks"][task]["reference"]
+        assert {(task, m) for m in params["tasks"][task]["models"] if m != ref} <= compared
+    assert "sim-tiny-s0" in (board / "README.md").read_text()
+
+
 def test_second_repro_is_a_no_op(tiny_repo):
     status = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=tiny_repo, capture_output=True, text=True)
     assert status.returncode == 0
     assert "changed" not in status.stdout, status.stdout
+
+
+def test_editing_one_models_params_reruns_that_model_alone(tiny_repo):
+    params_file = tiny_repo / "params.yaml"
+    original = params_file.read_text()
+    params = yaml.safe_load(original)
+    params["models"]["Popularity"]["params"] = {"note": "edited"}
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        status = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], cwd=tiny_repo,
+                                capture_output=True, text=True, check=True)
+        changed = set(json.loads(status.stdout))
+    finally:
+        params_file.write_text(original)
+    expected = {f"run-{t}@Popularity" for t in TASKS if "Popularity" in params["tasks"][t]["models"]}
+    assert changed == expected

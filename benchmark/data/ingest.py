@@ -177,7 +177,7 @@ def _read_csv(src: _Source, raw: RawFile) -> pa.Table:
     for col, kind in raw.columns:
         if kind == "int" and table[col].null_count:
             row = pc.index(pc.is_null(table[col]), True).as_py() + 1
-            raise DataError(where, f"empty value where an integer is required (data row {row}, line {row + 1})",
+            raise DataError(where, f"empty value where an integer is required (line {row + 1} of the file)",
                             column=col, row=row)
     return table
 
@@ -201,7 +201,7 @@ def _locate(src: _Source, name: str, raw: RawFile, header: list[str], err: Excep
     row = _first_bad_value(src, name, header, col_file, kind)
     if row is None:
         return DataError(where, detail, column=column)
-    return DataError(where, f"{detail} (data row {row}, line {row + 1})", column=column, row=row)
+    return DataError(where, f"{detail} (line {row + 1} of the file)", column=column, row=row)
 
 
 def _parse_error_line(src: _Source, name: str, header: list[str]) -> int | None:
@@ -419,14 +419,15 @@ def build_profile(table: pa.Table, raw: RawFile, where: str) -> tuple[pa.Table, 
     uniq, first = np.unique(ids, return_index=True)
     table = table.take(pa.array(first))
     cols: dict[str, pa.Array | np.ndarray] = {key: uniq}
-    stats: dict = {"duplicates": int(ids.size - uniq.size), "malformed_ranges": {}, "malformed_dates": {},
-                   "missing_flags": {}, "range_bins": {}}
+    stats: dict = {"duplicates": int(ids.size - uniq.size), "malformed_ranges": {}, "missing_ranges": {},
+                   "malformed_dates": {}, "missing_flags": {}, "range_bins": {}}
     for col, kind in raw.columns[1:]:
         values = table[col]
         if kind == "range":
             codes, bins, bad = encode_ranges(values)
             cols[col] = codes
             stats["range_bins"][col], stats["malformed_ranges"][col] = bins, bad
+            stats["missing_ranges"][col] = int((codes == 0).sum()) - bad  # "UNKNOWN", empty: not recorded
         elif kind == "date":
             cols[col], stats["malformed_dates"][col] = encode_dates(values)
         elif kind == "flag":
@@ -568,6 +569,8 @@ def _ingest(src: _Source, tmp: Path, quiet: bool) -> dict:
             done()
         by_col = {f"{f}:{c}": n for f, s in profile_stats.items() for c, n in s["malformed_ranges"].items()}
         report["malformed_ranges"] = {"total": sum(by_col.values()), "by_column": by_col}
+        missing = {f"{f}:{c}": n for f, s in profile_stats.items() for c, n in s["missing_ranges"].items()}
+        report["missing_ranges"] = {"total": sum(missing.values()), "by_column": missing}
         dates = {f"{f}:{c}": n for f, s in profile_stats.items() for c, n in s["malformed_dates"].items()}
         report["malformed_dates"] = {"total": sum(dates.values()), "by_column": dates}
         report["missing_flags"] = sum(n for s in profile_stats.values() for n in s["missing_flags"].values())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.features.keys import TIME_BITS, KeyCoder
+from benchmark.features.keys import TIME_BITS, KeyCoder, searchsorted_many
 
 
 class CumulativeIndex:
@@ -34,12 +34,34 @@ class CumulativeIndex:
         `hi - 1` is the position of the latest such row (valid where count > 0).
         """
         codes, found = self.coder.codes(entity)
-        hi = np.searchsorted(self.keys, self.coder.keys(codes, ts), side="left")
-        lo_key = codes << TIME_BITS if since is None else self.coder.keys(codes, since)
-        lo = np.minimum(np.searchsorted(self.keys, lo_key, side="left"), hi)
-        count = np.where(found, hi - lo, 0)
-        sums = {k: np.where(found, p[hi] - p[lo], 0) for k, p in self.prefix.items()}
-        return hi, count, sums
+        return self.query_codes(codes, found, ts, [since])[0]
+
+    def query_codes(self, codes: np.ndarray, found: np.ndarray, ts: np.ndarray,
+                    sinces: list[np.ndarray | None], order: np.ndarray | None = None
+                    ) -> list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
+        """`query` for already coded entities and several window starts at once (one per `sinces`),
+        sharing the binary search for `ts`; `order` sorts keys(codes, ts) (computed when omitted)."""
+        hi_key = self.coder.keys(codes, ts)
+        if order is None and hi_key.size:
+            order = np.argsort(hi_key, kind="stable")
+        hi = searchsorted_many(self.keys, hi_key, order=order)
+        out = []
+        for since in sinces:
+            if since is None:
+                lo = self._entity_starts()[codes]
+            else:
+                lo = np.minimum(searchsorted_many(self.keys, self.coder.keys(codes, since), order=order), hi)
+            count = np.where(found, hi - lo, 0)
+            sums = {k: np.where(found, p[hi] - p[lo], 0) for k, p in self.prefix.items()}
+            out.append((hi, count, sums))
+        return out
+
+    def _entity_starts(self) -> np.ndarray:
+        """First row of each entity code (so "since the entity's first row" needs no search per query)."""
+        if getattr(self, "_starts", None) is None:
+            n = self.coder.values.size
+            self._starts = np.searchsorted(self.keys, np.arange(max(n, 1), dtype=np.int64) << TIME_BITS)
+        return self._starts
 
     def last_known_at(self, hi: np.ndarray, count: np.ndarray) -> np.ndarray:
         """Time of the latest row before t per query (-1 where there is none)."""

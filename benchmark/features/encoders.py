@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from benchmark.features.keys import searchsorted_many
+
 
 class Vocab:
     """Sorted distinct train values; index i+1 for the i-th value, 0 for anything unseen in train."""
@@ -20,6 +22,6 @@ class Vocab:
         values = np.asarray(values)
         if self.values.size == 0:
             return np.zeros(values.shape, dtype=np.int64)
-        pos = np.searchsorted(self.values, values)
+        pos = searchsorted_many(self.values, values)
         pos_c = np.minimum(pos, self.values.size - 1)
         return np.where(self.values[pos_c] == values, pos_c + 1, 0).astype(np.int64)

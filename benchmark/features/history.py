@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from benchmark.features.cumulative import CumulativeIndex
-from benchmark.features.keys import KeyCoder
+from benchmark.features.keys import KeyCoder, searchsorted_many
 
 COLUMNS = ["user_id", "sample_id", "live_id", "streamer_id", "ts", "reveal_ts",
            "watch_ms", "n_comment", "n_like", "n_gift", "gift_value"]
@@ -41,13 +41,13 @@ class ClickHistory:
     def end_index(self, user_ids: np.ndarray, ts: np.ndarray) -> np.ndarray:
         """Global row index one past the user's last click strictly before t (a user's rows are contiguous)."""
         codes, found = self.coder.codes(user_ids)
-        end = np.searchsorted(self.keys, self.coder.keys(codes, ts), side="left")
+        end = searchsorted_many(self.keys, self.coder.keys(codes, ts))
         return np.where(found, end, -1)
 
     def hist_len(self, user_ids: np.ndarray, ts: np.ndarray) -> np.ndarray:
         """How many clicks the user made strictly before t (`hist_end` as a per-user count)."""
         codes, found = self.coder.codes(user_ids)
-        end = np.searchsorted(self.keys, self.coder.keys(codes, ts), side="left")
+        end = searchsorted_many(self.keys, self.coder.keys(codes, ts))
         return np.where(found, end - self.offsets[codes], 0)
 
     def last(self, user_ids: np.ndarray, ts: np.ndarray, length: int) -> dict[str, np.ndarray]:
@@ -59,7 +59,7 @@ class ClickHistory:
         user_ids = np.asarray(user_ids, dtype=np.int64)
         ts = np.asarray(ts, dtype=np.int64)
         codes, found = self.coder.codes(user_ids)
-        end = np.searchsorted(self.keys, self.coder.keys(codes, ts), side="left")
+        end = searchsorted_many(self.keys, self.coder.keys(codes, ts))
         start = np.where(found, np.maximum(self.offsets[codes], end - length), end)
         idx = end[:, None] - length + np.arange(length)[None, :]
         valid = idx >= start[:, None]
@@ -96,7 +96,7 @@ class PairHistory:
     def _pair(self, user_ids: np.ndarray, streamer_ids: np.ndarray) -> np.ndarray:
         """One int64 per (user, streamer); -1 when either is absent from the log (never in the vocabulary)."""
         ucode, ufound = self.users.codes(user_ids)
-        spos = np.searchsorted(self.streamers, streamer_ids)
+        spos = searchsorted_many(self.streamers, streamer_ids)
         sfound = (spos < self.streamers.size) & (
             self.streamers[np.minimum(spos, max(self.streamers.size - 1, 0))] == streamer_ids)
         return np.where(ufound & sfound, ucode * self.streamers.size + spos, -1)

@@ -7,6 +7,22 @@ import numpy as np
 from benchmark.errors import BenchmarkError
 
 TIME_BITS = 37  # 2^37 ms ≈ 4.3 years of time offset per entity; leaves 2^26 entity codes
+SORT_MIN = 1 << 16  # below this many queries plain np.searchsorted is as fast
+
+
+def searchsorted_many(a: np.ndarray, v: np.ndarray, side: str = "left", order: np.ndarray | None = None
+                      ) -> np.ndarray:
+    """np.searchsorted(a, v) visiting the queries in sorted order: the same result, but on millions of
+    random queries about 10x faster (cache-friendly). `order`, if given, is a permutation that sorts v
+    (or nearly: any permutation stays correct)."""
+    v = np.asarray(v)
+    if v.size < SORT_MIN:
+        return np.searchsorted(a, v, side=side)
+    if order is None:
+        order = np.argsort(v, kind="stable")
+    out = np.empty(v.shape, dtype=np.intp)
+    out[order] = np.searchsorted(a, v[order], side=side)
+    return out
 
 
 class KeyCoder:
@@ -21,7 +37,7 @@ class KeyCoder:
     def codes(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(code, found) per value; unknown values get code 0 and found=False."""
         values = np.asarray(values, dtype=np.int64)
-        pos = np.searchsorted(self.values, values)
+        pos = searchsorted_many(self.values, values)
         pos_c = np.minimum(pos, max(self.values.size - 1, 0))
         found = (pos < self.values.size) & (self.values[pos_c] == values) if self.values.size else np.zeros(
             values.shape, bool)

@@ -44,13 +44,16 @@ class MomentContext:
         live_ids = np.asarray(live_ids, dtype=np.int64)
         ts = np.asarray(ts, dtype=np.int64)
         since = [ts - w for w in self.windows_ms] + [None]
+        codes, found = self.entries.coder.codes(live_ids)
+        order = np.argsort(self.entries.coder.keys(codes, ts), kind="stable")  # shared by every index below
         out: dict[str, np.ndarray] = {}
-        for s, lo in zip(self.spans(), since, strict=True):
-            out[f"entries_{s}"] = self.entries.query(live_ids, ts, lo)[1].astype(np.int32)
+        for s, (_, count, _) in zip(self.spans(), self.entries.query_codes(codes, found, ts, since, order),
+                                    strict=True):
+            out[f"entries_{s}"] = count.astype(np.int32)
         gift_value = {}
         for k in KINDS:
-            for s, lo in zip(self.spans(), since, strict=True):
-                _, count, sums = self.reveals[k].query(live_ids, ts, lo)
+            for s, (_, count, sums) in zip(self.spans(), self.reveals[k].query_codes(codes, found, ts, since, order),
+                                           strict=True):
                 out[f"{k}s_{s}"] = count.astype(np.int32)
                 if k == "gift":
                     gift_value[s] = sums["value"].astype(np.int64)

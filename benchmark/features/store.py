@@ -19,7 +19,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.features.cumulative import CumulativeIndex
 from benchmark.features.encoders import Vocab
 from benchmark.features.history import ClickHistory, PairHistory, history_table
-from benchmark.features.keys import KeyCoder
+from benchmark.features.keys import KeyCoder, searchsorted_many
 from benchmark.features.live_index import LiveIndex
 from benchmark.features.moment import MomentContext
 from benchmark.io import atomic_dir, log
@@ -154,7 +154,7 @@ class FeatureStore:
 
         users, counts = self._get("train_clicks", make)
         user_ids = np.asarray(user_ids, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(users, user_ids), max(users.size - 1, 0))
+        pos = np.minimum(searchsorted_many(users, user_ids), max(users.size - 1, 0))
         return np.where((users.size > 0) & (users[pos] == user_ids), counts[pos], 0) if users.size else \
             np.zeros(user_ids.size, np.int64)
 
@@ -176,7 +176,7 @@ class FeatureStore:
         """
         r = self._rooms
         live_ids = np.asarray(live_ids, dtype=np.int64)
-        pos = np.searchsorted(r["live_id"], live_ids)
+        pos = searchsorted_many(r["live_id"], live_ids)
         pos_c = np.minimum(pos, max(r["live_id"].size - 1, 0))
         known = (pos < r["live_id"].size) & (r["live_id"][pos_c] == live_ids)
         out = {"known": known}
@@ -228,7 +228,7 @@ class FeatureStore:
         table = self._get(kind, lambda: _read(self.processed_dir / f"{kind}.parquet").sort_by(key))
         all_ids = table[key].to_numpy()
         ids = np.asarray(ids, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(all_ids, ids), max(all_ids.size - 1, 0))
+        pos = np.minimum(searchsorted_many(all_ids, ids), max(all_ids.size - 1, 0))
         known = (all_ids.size > 0) & (all_ids[pos] == ids)
         out = table.take(pa.array(pos)) if all_ids.size else table
         cols = {c: out[c] for c in out.column_names if c != key} if include else {}
@@ -267,7 +267,7 @@ def build_features(processed: Path, split: Path, out: Path, windows_s: list[int]
     cols.update(moment.compute(lid, ts))
     rooms = _read(processed / "rooms.parquet", ["live_id", "start_ts"])
     r_live, r_start = rooms["live_id"].to_numpy(), rooms["start_ts"].to_numpy()
-    pos = np.minimum(np.searchsorted(r_live, lid), max(r_live.size - 1, 0))
+    pos = np.minimum(searchsorted_many(r_live, lid), max(r_live.size - 1, 0))
     known = (r_live.size > 0) & (r_live[pos] == lid)
     cols["room_known"] = known.astype(np.int8)
     cols["room_age_s"] = np.where(known, (ts - r_start[pos]) / 1000.0, np.nan).astype(np.float32)

@@ -11,8 +11,9 @@ Everything is vectorised numpy; one seeded SeedSequence feeds one generator per 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -30,12 +31,14 @@ from benchmark.sim.oracle import (
     T0_MS,
     T1_MS,
     T_BASE_MS,
+    THREADS,
     USER_PROFILE,
     Context,
     Truth,
     interval_key,
     last_le,
     packed_argsort,
+    parallel_chunks,
 )
 from benchmark.sim.presets import CATEGORIES, SimParams, to_dict
 
@@ -43,6 +46,7 @@ HOUR_MS = 3_600_000
 STAGES = ("streamers", "rooms", "highlights", "users", "favourites", "sessions", "feed", "funnel",
           "quirks", "selection", "titles", "ids", "side", "mismatch")
 VERSION = "kuailive-sim-1"
+POP_OFF_Z = 0.8  # popularity_tail off: every streamer's popularity z-score (about the exposure-weighted mean)
 
 
 # --- small vectorised helpers ---------------------------------------------------------------------
@@ -65,11 +69,13 @@ def seg_exclusive_cumsum(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return cs - values - np.repeat(before, counts)
 
 
-def seg_positions(counts: np.ndarray) -> np.ndarray:
+def seg_positions(counts: np.ndarray, dtype: type = np.int64) -> np.ndarray:
     """0, 1, ..., k-1 within consecutive segments of the given lengths."""
     total = int(counts.sum())
-    first = np.cumsum(counts) - counts
-    return np.arange(total) - np.repeat(first, counts)
+    first = (np.cumsum(counts) - counts).astype(dtype)
+    out = np.arange(total, dtype=dtype)
+    out -= np.repeat(first, counts)
+    return out
 
 
 def running_max_prev(keys: np.ndarray) -> np.ndarray:
@@ -118,14 +124,18 @@ def make_streamers(p: SimParams, rng: np.random.Generator) -> tuple[dict, np.nda
     n, d, k = p.n_streamers, p.latent_dim, len(CATEGORIES)
     shares = np.asarray(p.category_shares)
     cat = rng.choice(k, size=n, p=shares / shares.sum()).astype(np.int8)
-    centroids = rng.standard_normal((k, d))
+    # Orthogonal category centroids of norm sqrt(d): the same geometry for every seed and size.
+    q, _ = np.linalg.qr(rng.standard_normal((d, max(d, k))))
+    centroids = (q[:, :k].T if d >= k else rng.standard_normal((k, d)) / np.sqrt(d)) * np.sqrt(d)
     rho = p.category_weight if p.category_clusters else 0.0
     V = (np.sqrt(rho) * centroids[cat] + np.sqrt(1 - rho) * rng.standard_normal((n, d))).astype(np.float32)
     z = rng.standard_normal(n)
-    log_pop = (p.pop_sigma * z if p.popularity_tail else np.zeros(n)).astype(np.float32)
+    if not p.popularity_tail:
+        # Everyone as popular as a typical exposed streamer, so overall click rates stay comparable.
+        z = np.full(n, POP_OFF_Z)
+    log_pop = (p.pop_sigma * z).astype(np.float32)
     hour = sample_hours(rng, STREAMER_PROFILE, n, p.daily_peak)
-    p_day = expit(p.stream_day_base + p.stream_day_pop * (z if p.popularity_tail else 0.0)
-                  + p.stream_day_sigma * rng.standard_normal(n))
+    p_day = expit(p.stream_day_base + p.stream_day_pop * z + p.stream_day_sigma * rng.standard_normal(n))
     type_probs = np.array([0.82, 0.08, 0.06, 0.04])
     main_type = (1 + rng.choice(4, size=n, p=type_probs)).astype(np.int8)
     main_type[(cat == CATEGORIES.index("game")) & (rng.random(n) < 0.5)] = 3
@@ -151,26 +161,32 @@ def make_rooms(p: SimParams, rng: np.random.Generator, st: dict) -> tuple[dict, 
     else:
         h = sample_hours(rng, STREAMER_PROFILE, nb, p.daily_peak)
     b_start = T0_MS + days[b_d].astype(np.int64) * DAY_MS + (h * HOUR_MS).astype(np.int64)
-    k = 1 + np.minimum(rng.poisson(p.rooms_per_block, nb), p.max_rooms_per_block - 1).astype(np.int64)
-    blk = np.repeat(np.arange(nb, dtype=np.int64), k)
-    nr = blk.size
-    dur = np.exp(np.log(p.room_median_min * MINUTE_MS) + p.room_sigma * rng.standard_normal(nr))
-    dur = np.clip(dur, MINUTE_MS, p.room_max_h * HOUR_MS)
-    gap = np.exp(np.log(p.room_gap_median_min * MINUTE_MS) + 0.8 * rng.standard_normal(nr))
-    start = b_start[blk] + seg_exclusive_cumsum(dur + gap, k).astype(np.int64)
-    end = np.minimum(start + dur.astype(np.int64), CAP_MS)
-    s = b_s[blk]
-    keep = (end > T0_MS) & (start < T1_MS)
-    start, end, s, blk = start[keep], end[keep], s[keep], blk[keep]
+    k = 1 + np.minimum(rng.poisson(p.rooms_per_block, nb), p.max_rooms_per_block - 1)
+    nr = int(k.sum())
+    z = rng.standard_normal(nr, dtype=np.float32)
+    dur = np.exp(np.float32(np.log(p.room_median_min * MINUTE_MS)) + np.float32(p.room_sigma) * z)
+    dur = np.clip(dur, MINUTE_MS, p.room_max_h * HOUR_MS).astype(np.int64)
+    rng.standard_normal(nr, dtype=np.float32, out=z)
+    gap = np.exp(np.float32(np.log(p.room_gap_median_min * MINUTE_MS)) + np.float32(0.8) * z).astype(np.int64)
+    del z
+    gap += dur
+    start = seg_exclusive_cumsum(gap, k)  # exact: int64 milliseconds
+    del gap
+    start += np.repeat(b_start, k)
+    end = np.minimum(start + dur, CAP_MS)
+    del dur
+    s = np.repeat(b_s.astype(np.int32), k)
+    keep = np.nonzero((end > T0_MS) & (start < T1_MS))[0]
+    start, end, s = start[keep], end[keep], s[keep]
     # Drop rooms that would overlap an earlier room of the same streamer (a long block meeting the next day's).
-    start_key, end_key = interval_key(s, start), interval_key(s, end)
-    ok = start_key >= running_max_prev(end_key)
+    start_key = interval_key(s, start)
+    ok = np.nonzero(start_key >= running_max_prev(interval_key(s, end)))[0]
     start, end, s, start_key = start[ok], end[ok], s[ok], start_key[ok]
     nr = start.size
     live_type = st["live_type"][s].copy()
     other = rng.random(nr) < 0.1
     live_type[other] = (1 + rng.integers(0, 4, int(other.sum()))).astype(np.int8)
-    rooms = {"streamer": s.astype(np.int32), "start": start, "end": end, "live_type": live_type}
+    rooms = {"streamer": s, "start": start, "end": end, "live_type": live_type}
     return rooms, start_key
 
 
@@ -240,8 +256,10 @@ def make_users(p: SimParams, rng: np.random.Generator, centroids: np.ndarray) ->
     z_gift = rng.standard_normal(n)
     if p.gift_concentration:
         whale = rng.random(n) < p.gift_whale_share
-        gift = p.gift_user_sigma * z_gift + p.gift_whale_boost * whale
-        tilt = (p.price_tilt_base + p.price_tilt_slope * z_gift + p.price_tilt_whale * whale
+        omega = rng.standard_normal(n)  # how heavy a whale is: more gifts and dearer ones
+        gift = p.gift_user_sigma * z_gift + whale * (p.gift_whale_boost + p.gift_whale_sigma * omega)
+        tilt = (p.price_tilt_base + p.price_tilt_slope * z_gift + whale * (p.price_tilt_whale
+                                                                            + p.price_tilt_whale_slope * omega)
                 + p.price_tilt_sigma * rng.standard_normal(n))
     else:
         whale = np.zeros(n, dtype=bool)
@@ -260,7 +278,7 @@ def make_users(p: SimParams, rng: np.random.Generator, centroids: np.ndarray) ->
         "taste": taste, "requests": requests, "z_gift": z_gift + 2.5 * whale, "social": social, "whale": whale,
         "hour": sample_hours(rng, USER_PROFILE, n, p.daily_peak),
         "active_share": beta_with_mean(rng, p.active_day_share, n),
-        "fav_share": beta_with_mean(rng, p.fav_share, n),
+        "fav_share": beta_with_mean(rng, p.fav_share, n, strength=8.0),
     })
     return users, U
 
@@ -280,9 +298,11 @@ def make_favourites(p: SimParams, rng: np.random.Generator, users: dict, U: np.n
     if not p.favourites:
         return fav
     n_fav = np.minimum(F, 1 + rng.poisson(max(p.n_favourites - 1, 0), n))
-    w = np.cumsum(np.exp(st["log_pop"].astype(np.float64)))
-    cand = np.searchsorted(w, rng.random((n, M)) * w[-1], side="right").clip(0, p.n_streamers - 1)
-    cand.sort(axis=1)
+    w = np.cumsum(np.exp(0.5 * st["log_pop"].astype(np.float64)))
+    u = rng.random((n, M))
+    u.sort(axis=1)  # sorted draws -> sorted candidates, duplicates adjacent
+    cand = np.searchsorted(w, (u * w[-1]).ravel(), side="right").clip(0, p.n_streamers - 1).reshape(n, M)
+    del u
     flat_u = np.repeat(np.arange(n), M)
     aff = (U[flat_u] * V[cand.ravel()]).sum(axis=1, dtype=np.float64).reshape(n, M) / np.sqrt(U.shape[1])
     score = p.fav_affinity * aff + rng.gumbel(size=(n, M))
@@ -305,8 +325,12 @@ def make_world(p: SimParams, rngs: dict[str, np.random.Generator]) -> World:
 
 
 # --- exposures -------------------------------------------------------------------------------------
-def make_requests(p: SimParams, rng: np.random.Generator, users: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Feed requests (user, time): sessions on the user's active days at the user's hours, seconds apart."""
+def make_requests(p: SimParams, rng: np.random.Generator,
+                  users: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Feed requests in sessions on the user's active days at the user's hours, seconds apart.
+
+    Returns (user, time, session) per request sorted by (time, user), and each session's start time.
+    """
     n = users["requests"].size
     L = p.session_mean_len
     n_sess = np.maximum(1, rng.poisson(users["requests"] / L))
@@ -316,7 +340,7 @@ def make_requests(p: SimParams, rng: np.random.Generator, users: dict) -> tuple[
     act_u, act_d = np.nonzero(act)
     cnt = act.sum(axis=1)
     off = np.cumsum(cnt) - cnt
-    su = np.repeat(np.arange(n), n_sess)
+    su = np.repeat(np.arange(n, dtype=np.int32), n_sess)
     day = act_d[off[su] + (rng.random(su.size) * cnt[su]).astype(np.int64)]
     hour = sample_hours(rng, USER_PROFILE, su.size, p.daily_peak)
     if p.daily_rhythm:
@@ -324,37 +348,51 @@ def make_requests(p: SimParams, rng: np.random.Generator, users: dict) -> tuple[
         hour[own] = (users["hour"][su[own]] + p.rhythm_sigma_h * rng.standard_normal(int(own.sum()))) % 24.0
     s_start = T0_MS + day.astype(np.int64) * DAY_MS + (hour * HOUR_MS).astype(np.int64)
     length = rng.geometric(1.0 / L, su.size).astype(np.int64)
-    eu = np.repeat(su, length)
-    gaps = np.exp(np.log(p.gap_median_s * 1000.0) + p.gap_sigma * rng.standard_normal(eu.size))
-    t = np.repeat(s_start, length) + seg_exclusive_cumsum(gaps, length).astype(np.int64)
+    sess = np.repeat(np.arange(su.size, dtype=np.int32), length)
+    gaps = np.exp(np.log(p.gap_median_s * 1000.0) + p.gap_sigma * rng.standard_normal(sess.size))
+    t = s_start[sess] + seg_exclusive_cumsum(gaps, length).astype(np.int64)
     keep = np.nonzero(t < T1_MS)[0]
     order = keep[packed_argsort(t[keep] - T0_MS)]  # stable: ties stay in user order
-    return eu[order], t[order]
+    return su[sess[order]], t[order], sess[order], s_start
 
 
-def pick_favourites(p: SimParams, rng: np.random.Generator, w: World, eu: np.ndarray,
-                    t: np.ndarray) -> np.ndarray:
-    """Room of a live favourite for requests that look for one first (-1 when none is live or not looked)."""
+def pick_favourites(p: SimParams, rng: np.random.Generator, w: World, eu: np.ndarray, t: np.ndarray,
+                    sess: np.ndarray, s_start: np.ndarray) -> np.ndarray:
+    """Room of a live favourite for requests that look for one first (-1: not looked or none live).
+
+    At a session's start the user's favourites live then are listed; a request of the session looks
+    there with probability fav_share (per user), picks one of them at random and shows it if still live.
+    """
     room = np.full(eu.size, -1, dtype=np.int64)
     if not p.favourites:
         return room
-    nf = (w.fav >= 0).sum(axis=1)
-    look = np.nonzero((rng.random(eu.size) < w.users["fav_share"][eu]) & (nf[eu] > 0))[0]
-    k = nf[eu[look]]
-    q = np.repeat(look, k)
-    s = w.fav[eu[q], seg_positions(k)]
-    idx = last_le(w.room_key, s, t[q])
-    ok = idx >= 0
-    idx = np.maximum(idx, 0)
-    live = ok & (w.rooms["streamer"][idx] == s) & (t[q] < w.rooms["end"][idx])
-    # Among live favourites pick one at random: the pair with the largest random priority wins.
-    pri = np.where(live, rng.random(q.size), -1.0)
-    first = np.cumsum(k) - k
-    best = np.maximum.reduceat(pri, first) if q.size else np.zeros(0)
-    win = (pri == np.repeat(best, k)) & live
-    win_q = q[win]
-    uniq = np.r_[True, win_q[1:] != win_q[:-1]] if win_q.size else np.zeros(0, bool)
-    room[win_q[uniq]] = idx[win][uniq]
+    F = w.fav.shape[1]
+    s_user = np.zeros(s_start.size, dtype=np.int64)
+    s_user[sess] = eu
+    used = np.zeros(s_start.size, dtype=bool)
+    used[sess] = True
+    su_idx = np.nonzero(used & (w.fav[s_user, 0] >= 0))[0]
+    live_room = np.full((s_start.size, F), -1, dtype=np.int32)
+
+    def column(j: int, _: int) -> None:
+        sj = su_idx[w.fav[s_user[su_idx], j] >= 0]
+        fs = w.fav[s_user[sj], j]
+        idx = last_le(w.room_key, fs, s_start[sj])
+        ok = idx >= 0
+        idx = np.maximum(idx, 0)
+        live = ok & (w.rooms["streamer"][idx] == fs) & (s_start[sj] < w.rooms["end"][idx])
+        live_room[sj[live], j] = idx[live]
+
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        list(pool.map(lambda j: column(j, 0), range(F)))
+    n_live = (live_room >= 0).sum(axis=1)
+    live_room = -np.sort(-live_room, axis=1)  # live rooms first (room indices >= 0, then the -1 padding)
+    look = np.nonzero((rng.random(eu.size) < w.users["fav_share"][eu]) & (n_live[sess] > 0))[0]
+    # A random one of the session's live favourites.
+    k = (rng.random(look.size) * n_live[sess[look]]).astype(np.int64)
+    r = live_room[sess[look], k]
+    still = (w.rooms["start"][r] <= t[look]) & (t[look] < w.rooms["end"][r])
+    room[look[still]] = r[still]
     return room
 
 
@@ -380,7 +418,8 @@ def feed_index(p: SimParams, w: World) -> dict[str, Any]:
     b_lo = lo // bin_ms
     ne = ((hi - 1) // bin_ms - b_lo + 1).astype(np.int64)
     e = np.repeat(np.arange(valid.size, dtype=np.int32), ne)  # entry -> position in `valid`
-    e_bin = (np.repeat(b_lo, ne) + seg_positions(ne)).astype(np.int32)
+    e_bin = np.repeat(b_lo.astype(np.int32), ne)
+    e_bin += seg_positions(ne, np.int32)
     del b_lo, ne
     ov_lo = np.maximum(lo[e], e_bin * np.int32(bin_ms))
     ov_hi = np.minimum(hi[e], (e_bin + 1) * np.int32(bin_ms))
@@ -413,10 +452,15 @@ def _propose(rng: np.random.Generator, idx: dict, b: np.ndarray, lo: np.ndarray,
     pick = np.empty(b.size, dtype=np.int64)
     order = packed_argsort(b)
     bounds = np.searchsorted(b[order], np.arange(idx["n_bins"] + 1))
-    for j in np.nonzero(np.diff(bounds))[0]:
-        sel = order[bounds[j]:bounds[j + 1]]
-        e_lo, e_hi = seg_off[j * k], seg_off[j * k + k]
-        pick[sel] = np.searchsorted(cum[e_lo:e_hi + 1], target[sel], side="right") - 1 + e_lo
+    bins = np.nonzero(np.diff(bounds))[0]
+
+    def work(a: int, z: int) -> None:
+        for j in bins[a:z]:
+            sel = order[bounds[j]:bounds[j + 1]]
+            e_lo, e_hi = seg_off[j * k], seg_off[j * k + k]
+            pick[sel] = np.searchsorted(cum[e_lo:e_hi + 1], target[sel], side="right") - 1 + e_lo
+
+    parallel_chunks(work, bins.size, min_chunk=64)
     return idx["room"][np.clip(pick, lo, np.maximum(hi - 1, lo))].astype(np.int64)
 
 
@@ -432,11 +476,12 @@ def pick_feed(p: SimParams, rng: np.random.Generator, w: World, eu: np.ndarray, 
     k = len(CATEGORIES)
     bin_ms, seg_off = idx["bin_ms"], idx["seg_off"]
     b = (t - T0_MS) // bin_ms
-    cum_taste = np.cumsum(w.users["taste"], axis=1)
+    cum_taste = np.cumsum(w.users["taste"], axis=1).astype(np.float32)
     cat = np.empty(eu.size, dtype=np.int64)
     for a in range(0, eu.size, 1 << 21):
         z = slice(a, min(a + (1 << 21), eu.size))
-        cat[z] = np.minimum((rng.random(z.stop - a)[:, None] > cum_taste[eu[z]]).sum(axis=1), k - 1)
+        u = rng.random(z.stop - a, dtype=np.float32)
+        cat[z] = np.minimum((u[:, None] > cum_taste[eu[z]]).sum(axis=1), k - 1)
     seg = b * k + cat
     lo, hi = seg_off[seg], seg_off[seg + 1]
     empty = hi == lo
@@ -444,7 +489,7 @@ def pick_feed(p: SimParams, rng: np.random.Generator, w: World, eu: np.ndarray, 
     first = _propose(rng, idx, b, lo, hi)
     chosen = first.copy()
     todo = np.nonzero((w.rooms["start"][first] > t) | (t >= w.rooms["end"][first]))[0]
-    for _ in tqdm(range(p.feed_proposals - 1), desc="feed", disable=quiet, leave=False):
+    for _ in range(p.feed_proposals - 1):
         if todo.size == 0:
             break
         cand = _propose(rng, idx, b[todo], lo[todo], hi[todo])
@@ -475,8 +520,9 @@ def time_user_order(t: np.ndarray, user: np.ndarray) -> np.ndarray:
 
 def make_exposures(p: SimParams, rngs: dict, w: World, quiet: bool) -> dict[str, np.ndarray]:
     """Requests -> shown rooms; exposures sorted by (time, user) with unique (user, time) keys."""
-    eu, t = make_requests(p, rngs["sessions"], w.users)
-    room = pick_favourites(p, rngs["feed"], w, eu, t)
+    eu, t, sess, s_start = make_requests(p, rngs["sessions"], w.users)
+    room = pick_favourites(p, rngs["feed"], w, eu, t, sess, s_start)
+    del sess, s_start
     via_fav = room >= 0
     feed = np.nonzero(~via_fav)[0]
     fr, ft = pick_feed(p, rngs["feed"], w, eu[feed], t[feed], quiet)
@@ -559,7 +605,7 @@ def unlogged_events(p: SimParams, rng: np.random.Generator, truth: Truth, ex: di
     u, r, t = ex["user"][neg], ex["room"][neg], ex["t"][neg]
     stop = np.minimum(truth.rooms["end"][r], T1_MS)
     ts = t + 1 + (rng.random(neg.size) * np.maximum(stop - t - 1, 0)).astype(np.int64)
-    kind = rng.choice(3, size=neg.size, p=[0.45, 0.4, 0.15]).astype(np.int8)
+    kind = rng.choice(3, size=neg.size, p=[0.48, 0.46, 0.06]).astype(np.int8)
     price = np.zeros(neg.size, np.int64)
     g = kind == 2
     price[g] = sample_prices(p, rng, truth, u[g])
@@ -584,18 +630,16 @@ def select_users(p: SimParams, rng: np.random.Generator, n_pool: int, ex: dict, 
 
 
 # --- the release ------------------------------------------------------------------------------------
-@dataclass
-class Release:
-    """Everything the writer writes: the 8 CSV tables, the title embeddings, the oracle tables and latent state."""
+class Sink(Protocol):
+    """Where the release goes, table by table as each is ready (benchmark.sim.writer implements it)."""
 
-    tables: dict[str, pa.Table]
-    title_embeddings: np.ndarray
-    oracle_exposures: pa.Table
-    oracle_clicks: pa.Table
-    latent_tables: dict[str, pa.Table]
-    latent_arrays: dict[str, np.ndarray]
-    meta: dict[str, Any]
-    timings: dict[str, float] = field(default_factory=dict)
+    def csv(self, name: str, table: pa.Table) -> None: ...
+
+    def embeddings(self, array: np.ndarray) -> None: ...
+
+    def oracle(self, name: str, table: pa.Table) -> None: ...
+
+    def latent(self, name: str, obj: pa.Table | np.ndarray) -> None: ...
 
 
 def _bins(values: np.ndarray, edges: list[float], labels: list[str]) -> np.ndarray:
@@ -737,19 +781,29 @@ def _shuffle_if_off(p: SimParams, rng: np.random.Generator, cols: dict, n: int) 
 
 
 def title_embeddings(p: SimParams, rng: np.random.Generator, w: World, streamer_of_title: np.ndarray) -> np.ndarray:
-    """128-d title vectors: category centre + the streamer's style (its factors projected) + noise, PCA-like scale."""
+    """128-d title vectors: category centre + the streamer's style (its factors projected) + noise, PCA-like scale.
+
+    Drawn in fixed chunks of rows, each from its own generator seeded from `rng`, on parallel threads.
+    """
     dim = schema.EMBEDDING_DIM
     k = len(CATEGORIES)
     centre = rng.standard_normal((k, dim)).astype(np.float32)
     proj = (rng.standard_normal((p.latent_dim, dim)) / np.sqrt(p.latent_dim)).astype(np.float32)
     spectrum = (0.35 / np.sqrt(1 + np.arange(dim) / 8.0)).astype(np.float32)
-    a_c = 0.9 if p.category_clusters else 0.0
+    a_c = np.float32(0.6 if p.category_clusters else 0.0)
     out = np.empty((streamer_of_title.size, dim), dtype=np.float32)
-    for a in range(0, out.shape[0], 1 << 18):
-        s = streamer_of_title[a:a + (1 << 18)]
-        x = (a_c * centre[w.streamers["category"][s]] + 0.6 * (w.V[s] @ proj)
-             + 0.7 * rng.standard_normal((s.size, dim), dtype=np.float32))
-        out[a:a + s.size] = x * spectrum
+    step = 1 << 16
+    seeds = rng.integers(0, 2**63 - 1, size=max(1, -(-out.shape[0] // step)))
+
+    def work(c0: int, c1: int) -> None:
+        for c in range(c0, c1):
+            s = streamer_of_title[c * step:(c + 1) * step]
+            g = np.random.Generator(np.random.PCG64(int(seeds[c])))
+            x = (a_c * centre[w.streamers["category"][s]] + np.float32(0.6) * (w.V[s] @ proj)
+                 + np.float32(0.7) * g.standard_normal((s.size, dim), dtype=np.float32))
+            out[c * step:c * step + s.size] = x * spectrum
+
+    parallel_chunks(work, seeds.size, min_chunk=2)
     return out
 
 
@@ -767,42 +821,51 @@ def _table(file: schema.RawFile, cols: dict[str, Any]) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=file.column_names)
 
 
-def simulate_release(p: SimParams, seed: int, quiet: bool = False) -> Release:
-    """Run the whole generative model for one seed and return the release tables and the oracle."""
+def simulate_release(p: SimParams, seed: int, sink: Sink, quiet: bool = False) -> dict[str, Any]:
+    """Run the whole generative model for one seed, handing every table to `sink`; returns params.json's dict."""
     timings: dict[str, float] = {}
     clock = [time.perf_counter()]
+    bar = tqdm(total=4, desc="sim", unit="stage", disable=quiet, leave=False)
 
-    def done(stage: str) -> None:
+    def done(stage: str, what: str) -> None:
         now = time.perf_counter()
-        timings[stage] = now - clock[0]
+        timings[stage] = round(now - clock[0], 3)
         clock[0] = now
-        log(quiet, f"sim: {stage} ({timings[stage]:.1f}s)")
+        bar.update(1)
+        bar.set_postfix_str(stage)
+        log(quiet, f"sim: {what} ({timings[stage]:.1f}s)")
 
     rngs = {name: np.random.Generator(np.random.PCG64(ss))
             for name, ss in zip(STAGES, np.random.SeedSequence(seed).spawn(len(STAGES)), strict=True)}
     w = make_world(p, rngs)
-    done(f"world: {p.n_streamers} streamers, {w.rooms['start'].size} rooms, {w.U.shape[0]} users")
+    done("world", f"world: {p.n_streamers} streamers, {w.rooms['start'].size} rooms, {w.U.shape[0]} users")
     ex = make_exposures(p, rngs, w, quiet)
+    w.room_key = np.zeros(0, np.int64)  # only the favourite look-ups needed it
     exposed = np.zeros(w.rooms["start"].size, dtype=bool)
     exposed[ex["room"]] = True
     add_highlights(p, rngs["highlights"], w, exposed)
-    done(f"exposures: {ex['user'].size}, {w.hl_key.size} highlight windows")
+    del exposed
+    done("exposures", f"exposures: {ex['user'].size}, {w.hl_key.size} highlight windows")
     truth = w.truth(p)
     fu = run_funnel(p, rngs["funnel"], truth, ex)
     un = unlogged_events(p, rngs["quirks"], truth, ex, fu)
-    done(f"funnel: {fu['cidx'].size} clicks")
+    done("funnel", f"funnel: {fu['cidx'].size} clicks")
     sel = select_users(p, rngs["selection"], w.U.shape[0], ex, fu, un, quiet)
-    rel = assemble(p, rngs, w, ex, fu, un, sel, seed)
-    done(f"release: {sel.size} users kept")
-    rel.timings = timings
-    return rel
+    counts = assemble(p, rngs, w, ex, fu, un, sel, sink)
+    done("release", f"release: {sel.size} users kept, {counts['rooms_written']} rooms written")
+    bar.close()
+    return {"version": VERSION, "seed": int(seed), "params": to_dict(p), "categories": list(CATEGORIES),
+            "window_ms": [T0_MS, T1_MS], "cap_ms": CAP_MS, "counts": counts, "timings_s": timings}
 
 
 def assemble(p: SimParams, rngs: dict, w: World, ex: dict, fu: dict, un: dict, sel: np.ndarray,
-             seed: int) -> Release:
-    """Restrict to the kept users and build every release table, the embeddings and the oracle output."""
-    n_pool = w.U.shape[0]
-    n_u = sel.size
+             sink: Sink) -> dict[str, int]:
+    """Restrict to the kept users and emit every release table, the embeddings and the oracle to `sink`.
+
+    Pool-sized arrays are dropped (ex and fu are emptied) as soon as their kept parts are taken.
+    """
+    n_pool, n_u = w.U.shape[0], sel.size
+    n_exposures_pool = ex["user"].size
     new_u = np.full(n_pool, -1, dtype=np.int64)
     new_u[sel] = np.arange(n_u)
     rid = rngs["ids"]
@@ -810,14 +873,15 @@ def assemble(p: SimParams, rngs: dict, w: World, ex: dict, fu: dict, un: dict, s
     user_ids = np.sort(sparse_ids(rid, n_u, 2, 0))
     streamer_ids = sparse_ids(rid, p.n_streamers, 2, 0)
 
-    # Exposures of kept users, already sorted by (timestamp, user_id); (user, timestamp) is unique.
+    # Click-level pool arrays (for events), then the kept exposures, already in (timestamp, user_id) order.
+    cidx = fu.pop("cidx")
+    c_user, c_room = ex["user"][cidx], ex["room"][cidx]
     keep = np.nonzero(new_u[ex["user"]] >= 0)[0]
-    e_user, e_room, e_t = new_u[ex["user"][keep]], ex["room"][keep], ex["t"][keep]
-    e_click, e_p, e_hl = fu["clicked"][keep], fu["p_click"][keep], fu["in_hl"][keep]
-    click_pos = np.full(ex["user"].size, -1, dtype=np.int64)
-    click_pos[fu["cidx"]] = np.arange(fu["cidx"].size)
-    ci = click_pos[keep[e_click]]  # click-array index of each written click, in written order
-    kc = new_u[ex["user"][fu["cidx"]]] >= 0  # per click: its user is kept
+    e_user, e_room, e_t = new_u[ex["user"][keep]], ex["room"][keep].astype(np.int64), ex["t"][keep]
+    e_click, e_p, e_hl = fu.pop("clicked")[keep], fu.pop("p_click")[keep], fu.pop("in_hl")[keep]
+    ci = np.searchsorted(cidx, keep[e_click])  # click-array index of each written click, in written order
+    del keep, cidx
+    ex.clear()
 
     # Rooms written: touched by some kept exposure (or every room with the switch off).
     n_rooms_pool = w.rooms["start"].size
@@ -826,54 +890,22 @@ def assemble(p: SimParams, rngs: dict, w: World, ex: dict, fu: dict, un: dict, s
     if not p.touched_rooms_only:
         touched[:] = True
     wr = np.nonzero(touched)[0]
+    del touched
     live_ids = sparse_ids(rid, wr.size, 2, 1_000)
     by_id = packed_argsort(live_ids)  # written rooms in live_id order
     rank = np.empty(wr.size, dtype=np.int64)
     rank[by_id] = np.arange(wr.size)
-    room_new = np.full(n_rooms_pool, -1, dtype=np.int64)
-    room_new[wr] = np.arange(wr.size)
-    r_s = w.rooms["streamer"][wr].astype(np.int64)
-    r_start, r_end = w.rooms["start"][wr], w.rooms["end"][wr]
-    r_end_written = np.where(r_end > T1_MS, CAP_MS, r_end)
+    room_new = np.full(n_rooms_pool, -1, dtype=np.int32)
+    room_new[wr] = np.arange(wr.size, dtype=np.int32)
+    r_end_written = emit_rooms(p, rngs["titles"], w, wr, live_ids, rank, streamer_ids, sink)
 
-    # Room rows: one per p_date the room is live on inside the window; a later date may carry another title.
-    rt = rngs["titles"]
-    st = w.streamers
-    d_first = (np.maximum(r_start, T0_MS) - T0_MS) // DAY_MS
-    d_last = (np.minimum(r_end, T1_MS) - 1 - T0_MS) // DAY_MS
-    n_rows = (d_last - d_first + 1).astype(np.int64)
-    row_room = np.repeat(np.arange(wr.size), n_rows)
-    row_pos = seg_positions(n_rows)
-    row_day = np.repeat(d_first, n_rows) + row_pos
-    slot = (rt.random(wr.size) * st["n_titles"][r_s]).astype(np.int64)
-    title = st["title_first"][r_s] + slot
-    title[rt.random(wr.size) < p.p_no_title] = -1
-    row_title = title[row_room]
-    if p.release_quirks:
-        change = np.nonzero((row_pos > 0) & (rt.random(row_room.size) < p.p_title_change))[0]
-        rs = r_s[row_room[change]]
-        row_title[change] = st["title_first"][rs] + (rt.random(change.size) * st["n_titles"][rs]).astype(np.int64)
-    n_titles = int(st["title_first"][-1] + st["n_titles"][-1])
-    used = np.nonzero(np.bincount(row_title[row_title >= 0], minlength=n_titles))[0]
-    # The i-th smallest id goes to a random used title, so ids don't follow streamers.
-    pairing = used[rid.permutation(used.size)]
-    title_id_of = np.full(n_titles, -1, dtype=np.int64)
-    title_id_of[pairing] = np.sort(sparse_ids(rid, used.size, 3, 0))
-    row_title_id = np.where(row_title >= 0, title_id_of[np.maximum(row_title, 0)], -1)
-    emb = title_embeddings(p, rt, w, np.searchsorted(st["title_first"], pairing, side="right") - 1)
-
-    p_dates = np.array([int(str(np.datetime64("2025-05-05") + i).replace("-", "")) for i in range(N_DAYS)])
-    ro = packed_argsort((row_day << 32) | rank[row_room])
-    rr = row_room[ro]
-    room_cols = {"p_date": p_dates[row_day[ro]], "live_id": live_ids[rr], "streamer_id": streamer_ids[r_s[rr]],
-                 "live_type": w.rooms["live_type"][wr][rr], "start_timestamp": r_start[rr],
-                 "end_timestamp": r_end_written[rr],
-                 "live_content_category": pa.array(list(CATEGORIES), pa.string()).take(
-                     pa.array(st["category"][r_s[rr]].astype(np.int32))),
-                 "live_name_id": row_title_id[ro]}
-
+    # Exposure tables and the oracle per exposure / per click.
     e_uid, e_lid = user_ids[e_user], live_ids[room_new[e_room]]
     e_sid = streamer_ids[w.rooms["streamer"][e_room]]
+    neg = ~e_click
+    sink.csv("negative.csv", _table(schema.NEGATIVE, {"user_id": e_uid[neg], "live_id": e_lid[neg],
+                                                       "streamer_id": e_sid[neg], "timestamp": e_t[neg]}))
+    del neg
     watch = fu["watch"][ci]
     c_sid = e_sid[e_click]
     if p.release_quirks:
@@ -881,21 +913,28 @@ def assemble(p: SimParams, rngs: dict, w: World, ex: dict, fu: dict, un: dict, s
         mis = np.nonzero(rm.random(c_sid.size) < p.streamer_mismatch)[0]
         other = w.rooms["streamer"][e_room[e_click][mis]] + 1 + rm.integers(0, p.n_streamers - 1, mis.size)
         c_sid[mis] = streamer_ids[other % p.n_streamers]
-    click_cols = {"user_id": e_uid[e_click], "live_id": e_lid[e_click], "streamer_id": c_sid,
-                  "timestamp": e_t[e_click], "watch_live_time": watch}
-    neg = ~e_click
-    neg_cols = {"user_id": e_uid[neg], "live_id": e_lid[neg], "streamer_id": e_sid[neg], "timestamp": e_t[neg]}
+    sink.csv("click.csv", _table(schema.CLICK, {"user_id": e_uid[e_click], "live_id": e_lid[e_click],
+                                                "streamer_id": c_sid, "timestamp": e_t[e_click],
+                                                "watch_live_time": watch}))
+    sink.oracle("exposures", pa.table({"user_id": e_uid, "live_id": e_lid, "timestamp": e_t,
+                                       "p_click": e_p.astype(np.float32), "in_highlight": e_hl}))
+    orc = fu["oracle"]
+    sink.oracle("clicks", pa.table({"user_id": e_uid[e_click], "live_id": e_lid[e_click], "timestamp": e_t[e_click],
+                                    **{k: orc[k][ci].astype(np.float32) for k in ("exp_watch_ms", "p_comment",
+                                                                                  "p_like", "p_gift",
+                                                                                  "exp_gift_value")}}))
+    n_exposures, n_clicks = int(e_t.size), int(e_click.sum())
+    del e_uid, e_lid, e_sid, e_p, e_hl, c_sid
 
     # In-room events of kept clicks plus the unlogged ones of kept users, sorted by (timestamp, user, room).
-    events = {}
-    cu_pool = ex["user"][fu["cidx"]]
+    kc = new_u[c_user] >= 0
     for j, kind in enumerate(("comment", "like", "gift")):
         ev = fu[kind]
         k_ok = kc[ev["click"]]
         ck = ev["click"][k_ok]
         m_un = (new_u[un["user"]] >= 0) & (un["kind"] == j)
-        users = user_ids[np.concatenate([new_u[cu_pool[ck]], new_u[un["user"][m_un]]])]
-        rooms = np.concatenate([ex["room"][fu["cidx"][ck]], un["room"][m_un]])
+        users = user_ids[np.concatenate([new_u[c_user[ck]], new_u[un["user"][m_un]]])]
+        rooms = np.concatenate([c_room[ck], un["room"][m_un]])
         lids = live_ids[room_new[rooms]]
         ts = np.concatenate([ev["ts"][k_ok], un["ts"][m_un]])
         o = np.lexsort((lids, users, ts))
@@ -903,9 +942,9 @@ def assemble(p: SimParams, rngs: dict, w: World, ex: dict, fu: dict, un: dict, s
                 "timestamp": ts[o]}
         if kind == "gift":
             cols["gift_price"] = np.concatenate([ev["price"][k_ok], un["price"][m_un]])[o]
-        events[kind] = cols
+        sink.csv(f"{kind}.csv", _table(getattr(schema, kind.upper()), cols))
 
-    # Whole-window activity for the profile snapshot (the future included, as in the real release).
+    # Profiles: a snapshot of the latent state and of whole-window activity (the future included, as released).
     c_users = e_user[e_click]
     ustats = {"clicks": np.bincount(c_users, minlength=n_u).astype(np.float64),
               "watch_ms": np.bincount(c_users, weights=watch, minlength=n_u),
@@ -917,66 +956,96 @@ def assemble(p: SimParams, rngs: dict, w: World, ex: dict, fu: dict, un: dict, s
               "live_ms": np.bincount(w.rooms["streamer"], weights=(w.rooms["end"] - w.rooms["start"]).astype(float),
                                      minlength=p.n_streamers)}
     rs_ = rngs["side"]
-    ucols = {"user_id": user_ids, **user_profiles(p, rs_, w, sel, ustats)}
-    scols = {"streamer_id": streamer_ids, **streamer_profiles(p, rs_, w, sstats)}
+    sink.csv("user.csv", _table(schema.USER, {"user_id": user_ids, **user_profiles(p, rs_, w, sel, ustats)}))
     so = np.argsort(streamer_ids)
-    tables = {
-        "click.csv": _table(schema.CLICK, click_cols), "negative.csv": _table(schema.NEGATIVE, neg_cols),
-        "comment.csv": _table(schema.COMMENT, events["comment"]), "like.csv": _table(schema.LIKE, events["like"]),
-        "gift.csv": _table(schema.GIFT, events["gift"]), "room.csv": _table(schema.ROOM, room_cols),
-        "user.csv": _table(schema.USER, ucols),
-        "streamer.csv": _table(schema.STREAMER, {k: v[so] for k, v in scols.items()}),
-    }
-
-    # Oracle: per exposure and per click, plus the latent state keyed by the written ids.
-    orc = fu["oracle"]
-    oracle_exposures = pa.table({"user_id": e_uid, "live_id": e_lid, "timestamp": e_t,
-                                 "p_click": e_p.astype(np.float32), "in_highlight": e_hl})
-    oracle_clicks = pa.table({"user_id": e_uid[e_click], "live_id": e_lid[e_click], "timestamp": e_t[e_click],
-                              **{k: orc[k][ci].astype(np.float32) for k in ("exp_watch_ms", "p_comment", "p_like",
-                                                                            "p_gift", "exp_gift_value")}})
-    latent_tables, latent_arrays = latent_state(w, sel, user_ids, streamer_ids, so, wr, live_ids, by_id,
-                                                r_end_written)
-    meta = {"version": VERSION, "seed": int(seed), "params": to_dict(p), "categories": list(CATEGORIES),
-            "window_ms": [T0_MS, T1_MS], "cap_ms": CAP_MS,
-            "counts": {"users_simulated": int(n_pool), "users_kept": int(n_u),
-                       "rooms_simulated": int(n_rooms_pool), "rooms_written": int(wr.size),
-                       "exposures": int(e_t.size), "clicks": int(e_click.sum())}}
-    return Release(tables, emb, oracle_exposures, oracle_clicks, latent_tables, latent_arrays, meta)
+    scols = {"streamer_id": streamer_ids, **streamer_profiles(p, rs_, w, sstats)}
+    sink.csv("streamer.csv", _table(schema.STREAMER, {k: v[so] for k, v in scols.items()}))
+    emit_latent(w, sel, user_ids, streamer_ids, so, wr, live_ids, by_id, r_end_written, sink)
+    return {"users_simulated": int(n_pool), "users_kept": int(n_u), "rooms_simulated": int(n_rooms_pool),
+            "rooms_written": int(wr.size), "exposures_simulated": int(n_exposures_pool),
+            "exposures": n_exposures, "clicks": n_clicks}
 
 
-def latent_state(w: World, sel: np.ndarray, user_ids: np.ndarray, streamer_ids: np.ndarray, so: np.ndarray,
-                 wr: np.ndarray, live_ids: np.ndarray, by_id: np.ndarray,
-                 r_end_written: np.ndarray) -> tuple[dict[str, pa.Table], dict[str, np.ndarray]]:
+def emit_rooms(p: SimParams, rt: np.random.Generator, w: World, wr: np.ndarray, live_ids: np.ndarray,
+               rank: np.ndarray, streamer_ids: np.ndarray, sink: Sink) -> np.ndarray:
+    """room.csv (one row per p_date a written room is live on inside the window) and title_embeddings.npy.
+
+    Returns the end timestamps as written (rooms still live at the window's end capped at CAP_MS).
+    """
+    st = w.streamers
+    r_s = w.rooms["streamer"][wr].astype(np.int64)
+    r_start, r_end = w.rooms["start"][wr], w.rooms["end"][wr]
+    r_end_written = np.where(r_end > T1_MS, CAP_MS, r_end)
+    d_first = (np.maximum(r_start, T0_MS) - T0_MS) // DAY_MS
+    d_last = (np.minimum(r_end, T1_MS) - 1 - T0_MS) // DAY_MS
+    n_rows = (d_last - d_first + 1).astype(np.int64)
+    row_room = np.repeat(np.arange(wr.size), n_rows)
+    row_pos = seg_positions(n_rows)
+    row_day = np.repeat(d_first, n_rows) + row_pos
+    # Titles: one of the streamer's titles (or none); a later date of the same room may carry another.
+    slot = (rt.random(wr.size) * st["n_titles"][r_s]).astype(np.int64)
+    title = st["title_first"][r_s] + slot
+    title[rt.random(wr.size) < p.p_no_title] = -1
+    row_title = title[row_room]
+    if p.release_quirks:
+        change = np.nonzero((row_pos > 0) & (rt.random(row_room.size) < p.p_title_change))[0]
+        rs = r_s[row_room[change]]
+        row_title[change] = st["title_first"][rs] + (rt.random(change.size) * st["n_titles"][rs]).astype(np.int64)
+    n_titles = int(st["title_first"][-1] + st["n_titles"][-1])
+    used = np.nonzero(np.bincount(row_title[row_title >= 0], minlength=n_titles))[0]
+    # The i-th smallest id goes to a random used title, so ids don't follow streamers.
+    pairing = used[rt.permutation(used.size)]
+    title_id_of = np.full(n_titles, -1, dtype=np.int64)
+    title_id_of[pairing] = np.sort(sparse_ids(rt, used.size, 3, 0))
+    row_title_id = np.where(row_title >= 0, title_id_of[np.maximum(row_title, 0)], -1)
+    sink.embeddings(title_embeddings(p, rt, w, np.searchsorted(st["title_first"], pairing, side="right") - 1))
+    p_dates = np.array([int(str(np.datetime64("2025-05-05") + i).replace("-", "")) for i in range(N_DAYS)])
+    ro = packed_argsort((row_day << 32) | rank[row_room])
+    rr = row_room[ro]
+    cats = pa.array(list(CATEGORIES), pa.string()).take(pa.array(st["category"][r_s[rr]].astype(np.int32)))
+    sink.csv("room.csv", _table(schema.ROOM, {
+        "p_date": p_dates[row_day[ro]], "live_id": live_ids[rr], "streamer_id": streamer_ids[r_s[rr]],
+        "live_type": w.rooms["live_type"][wr][rr], "start_timestamp": r_start[rr], "end_timestamp": r_end_written[rr],
+        "live_content_category": cats, "live_name_id": row_title_id[ro]}))
+    return r_end_written
+
+
+def emit_latent(w: World, sel: np.ndarray, user_ids: np.ndarray, streamer_ids: np.ndarray, so: np.ndarray,
+                wr: np.ndarray, live_ids: np.ndarray, by_id: np.ndarray, r_end_written: np.ndarray,
+                sink: Sink) -> None:
     """oracle/latent/: users, streamers, rooms, highlights, favourites (sorted by id) and factor matrices."""
     users = {"user_id": user_ids, **{k: w.users[k][sel] for k in ("bias", "engage", "comment", "like", "gift",
                                                                    "price_tilt")},
              "preferred_hour": w.users["hour"][sel].astype(np.float32),
              "requests": w.users["requests"][sel].astype(np.float32),
              "fav_share": w.users["fav_share"][sel].astype(np.float32),
-             "active_share": w.users["active_share"][sel].astype(np.float32)}
+             "active_share": w.users["active_share"][sel].astype(np.float32),
+             "whale": w.users["whale"][sel]}
     for j, c in enumerate(CATEGORIES):
         users[f"taste_{c}"] = w.users["taste"][sel, j].astype(np.float32)
+    sink.latent("users", pa.table(users))
+    sink.latent("user_factors", w.U[sel])
     st = w.streamers
-    streamers = {"streamer_id": streamer_ids[so], "category": np.asarray(CATEGORIES, dtype=object)[st["category"][so]],
-                 "category_code": st["category"][so], "log_pop": st["log_pop"][so],
-                 "preferred_hour": st["hour"][so].astype(np.float32), "p_day": st["p_day"][so].astype(np.float32)}
+    sink.latent("streamers", pa.table({
+        "streamer_id": streamer_ids[so], "category": pa.array(list(CATEGORIES)).take(pa.array(
+            st["category"][so].astype(np.int32))),
+        "category_code": st["category"][so], "log_pop": st["log_pop"][so],
+        "preferred_hour": st["hour"][so].astype(np.float32), "p_day": st["p_day"][so].astype(np.float32)}))
+    sink.latent("streamer_factors", w.V[so])
     rp = wr[by_id]
-    rooms = {"live_id": live_ids[by_id], "streamer_id": streamer_ids[w.rooms["streamer"][rp]],
-             "start_ts": w.rooms["start"][rp], "true_end_ts": w.rooms["end"][rp], "end_ts": r_end_written[by_id],
-             "live_type": w.rooms["live_type"][rp]}
+    sink.latent("rooms", pa.table({
+        "live_id": live_ids[by_id], "streamer_id": streamer_ids[w.rooms["streamer"][rp]],
+        "start_ts": w.rooms["start"][rp], "true_end_ts": w.rooms["end"][rp], "end_ts": r_end_written[by_id],
+        "live_type": w.rooms["live_type"][rp]}))
     # Highlights of written rooms, ordered by (live_id, start): pool keys are sorted by (pool room, start).
     h_room = w.hl_key >> 32
     pos_in_sorted = np.full(w.rooms["start"].size, -1, dtype=np.int64)
     pos_in_sorted[rp] = np.arange(rp.size)
     hk = np.nonzero(pos_in_sorted[h_room] >= 0)[0]
     ho = hk[packed_argsort(pos_in_sorted[h_room[hk]])]
-    highlights = {"live_id": live_ids[by_id][pos_in_sorted[h_room[ho]]],
-                  "start_ts": (w.hl_key[ho] & 0xFFFFFFFF) + T_BASE_MS, "end_ts": w.hl_end[ho]}
+    sink.latent("highlights", pa.table({"live_id": live_ids[by_id][pos_in_sorted[h_room[ho]]],
+                                        "start_ts": (w.hl_key[ho] & 0xFFFFFFFF) + T_BASE_MS,
+                                        "end_ts": w.hl_end[ho]}))
     fu_, fj = np.nonzero(w.fav[sel] >= 0)
-    favourites = {"user_id": user_ids[fu_], "streamer_id": streamer_ids[w.fav[sel][fu_, fj]],
-                  "rank": fj.astype(np.int8)}
-    tables = {name: pa.table(cols) for name, cols in (("users", users), ("streamers", streamers), ("rooms", rooms),
-                                                       ("highlights", highlights), ("favourites", favourites))}
-    arrays = {"user_factors": w.U[sel], "streamer_factors": w.V[so]}
-    return tables, arrays
+    sink.latent("favourites", pa.table({"user_id": user_ids[fu_], "streamer_id": streamer_ids[w.fav[sel][fu_, fj]],
+                                        "rank": fj.astype(np.int8)}))

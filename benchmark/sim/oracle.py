@@ -8,6 +8,9 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +53,28 @@ def tod_grid(p: SimParams) -> np.ndarray:
     dens = hour_density(USER_PROFILE, (np.arange(1440) + 0.5) / 60.0)
     curve = dens / dens.max()
     return curve - curve.mean()
+
+
+THREADS = max(1, min(2, int(os.environ.get("KUAILIVE_SIM_THREADS", os.cpu_count() or 1))))
+
+
+def parallel_chunks(fn: Callable[[int, int], object], n: int, min_chunk: int = 1 << 20) -> list:
+    """fn(a, b) over contiguous chunks of range(n), on THREADS threads (numpy releases the GIL).
+
+    Pure functions only (no shared random generator), so the result never depends on thread timing.
+    """
+    k = THREADS if n >= 2 * min_chunk else 1
+    bounds = np.linspace(0, n, k + 1).astype(np.int64)
+    if k == 1:
+        return [fn(0, n)]
+    with ThreadPoolExecutor(max_workers=k) as pool:
+        return list(pool.map(lambda i: fn(int(bounds[i]), int(bounds[i + 1])), range(k)))
+
+
+def parallel_concat(fn: Callable[[int, int], np.ndarray], n: int) -> np.ndarray:
+    """parallel_chunks, concatenated (fn returns one array per chunk)."""
+    parts = parallel_chunks(fn, n)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def packed_argsort(key: np.ndarray) -> np.ndarray:
@@ -106,6 +131,10 @@ class Context:
     fav: np.ndarray
     hl: np.ndarray
 
+    def slice(self, a: int, b: int) -> Context:
+        return Context(self.ui[a:b], self.ri[a:b], self.si[a:b], self.t[a:b], self.affinity[a:b], self.fav[a:b],
+                       self.hl[a:b])
+
 
 class Truth:
     """The model's probability functions over index arrays (users, streamers, rooms of this Truth).
@@ -131,15 +160,24 @@ class Truth:
         self.count_probs = cw / cw.sum()
         self.mean_count = float((self.count_probs * np.asarray(params.gift_counts)).sum())
         self._mean_unit: np.ndarray | None = None
+        # Per-room CSR over the highlight windows (built once: the look-ups run on several threads).
+        counts = np.bincount(hl_key >> 32, minlength=rooms["start"].size) if hl_key.size else np.zeros(0, np.int64)
+        self._hl_first = np.cumsum(counts) - counts
+        self._hl_count = counts
+        self._hl_start = (hl_key & 0xFFFFFFFF) + T_BASE_MS
 
     # --- look-ups -------------------------------------------------------------------------------
     def affinity(self, ui: np.ndarray, si: np.ndarray) -> np.ndarray:
         """Taste match u . v / sqrt(d) (about unit variance), float64."""
         out = np.empty(len(ui), dtype=np.float64)
         scale = 1.0 / np.sqrt(self.U.shape[1])
-        for a in range(0, len(ui), CHUNK):
-            b = min(a + CHUNK, len(ui))
-            out[a:b] = (self.U[ui[a:b]] * self.V[si[a:b]]).sum(axis=1, dtype=np.float64) * scale
+
+        def work(lo: int, hi: int) -> None:
+            for a in range(lo, hi, CHUNK):
+                b = min(a + CHUNK, hi)
+                out[a:b] = (self.U[ui[a:b]] * self.V[si[a:b]]).sum(axis=1, dtype=np.float64) * scale
+
+        parallel_chunks(work, len(ui))
         return out
 
     def is_favourite(self, ui: np.ndarray, si: np.ndarray) -> np.ndarray:
@@ -151,12 +189,22 @@ class Truth:
 
     def in_highlight(self, ri: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Whether time t falls inside one of room ri's highlight windows [start, end)."""
+        ri = np.asarray(ri, dtype=np.int64)
+        t = np.asarray(t, dtype=np.int64)
+        out = np.zeros(ri.size, dtype=bool)
         if self.hl_key.size == 0:
-            return np.zeros(len(ri), dtype=bool)
-        idx = last_le(self.hl_key, ri, t)
-        ok = idx >= 0
-        idx = np.maximum(idx, 0)
-        return ok & ((self.hl_key[idx] >> 32) == ri) & (np.asarray(t, dtype=np.int64) < self.hl_end[idx])
+            return out
+        # Windows of a room are few and sorted: scan them in step, keeping only rooms with more left.
+        act = np.nonzero(self._hl_count[ri] > 0)[0]
+        j = 0
+        while act.size:
+            w = self._hl_first[ri[act]] + j
+            tt = t[act]
+            started = self._hl_start[w] <= tt
+            out[act[started & (tt < self.hl_end[w])]] = True
+            act = act[started & (self._hl_count[ri[act]] > j + 1)]
+            j += 1
+        return out
 
     def context(self, ui: np.ndarray, ri: np.ndarray, t: np.ndarray) -> Context:
         """Affinity, favourite flag and highlight flag of each (user, room, time)."""
@@ -164,7 +212,10 @@ class Truth:
         ri = np.asarray(ri, dtype=np.int64)
         t = np.asarray(t, dtype=np.int64)
         si = self.rooms["streamer"][ri].astype(np.int64)
-        return Context(ui, ri, si, t, self.affinity(ui, si), self.is_favourite(ui, si), self.in_highlight(ri, t))
+        aff = self.affinity(ui, si)
+        fav = parallel_concat(lambda a, b: self.is_favourite(ui[a:b], si[a:b]), len(ui))
+        hl = parallel_concat(lambda a, b: self.in_highlight(ri[a:b], t[a:b]), len(ui))
+        return Context(ui, ri, si, t, aff, fav, hl)
 
     # --- click ------------------------------------------------------------------------------------
     def click_logit(self, c: Context) -> np.ndarray:
@@ -182,7 +233,7 @@ class Truth:
         return z
 
     def click_prob(self, c: Context) -> np.ndarray:
-        return expit(self.click_logit(c))
+        return parallel_concat(lambda a, b: expit(self.click_logit(c.slice(a, b))), len(c.t))
 
     # --- after a click ----------------------------------------------------------------------------
     def engage_prob(self, c: Context) -> np.ndarray:
@@ -205,11 +256,23 @@ class Truth:
         return np.maximum(self.rooms["end"][c.ri] - c.t, 1)
 
     def expected_watch(self, c: Context) -> np.ndarray:
+        return parallel_concat(lambda a, b: self._expected_watch(c.slice(a, b)), len(c.t))
+
+    def _expected_watch(self, c: Context) -> np.ndarray:
         q = self.engage_prob(c)
         mu_e, mu_b = self.watch_mu(c)
         cap = self.time_left(c)
         return (q * lognormal_min_mean(mu_e, self.p.watch_engaged_sigma, cap)
                 + (1 - q) * lognormal_min_mean(np.full(len(cap), mu_b), self.p.watch_bounce_sigma, cap))
+
+    def p_watch_at_least(self, c: Context, threshold_ms: float) -> np.ndarray:
+        """P(watch >= threshold_ms): the engaged/bounce lognormal mixture, 0 where the room ends first."""
+        q = self.engage_prob(c)
+        mu_e, mu_b = self.watch_mu(c)
+        lt = np.log(max(float(threshold_ms), 1e-9))
+        p = (q * (1.0 - ndtr((lt - mu_e) / self.p.watch_engaged_sigma))
+             + (1 - q) * (1.0 - ndtr((lt - mu_b) / self.p.watch_bounce_sigma)))
+        return np.where(self.time_left(c) >= threshold_ms, p, 0.0)
 
     def event_probs(self, c: Context, kind: str) -> tuple[np.ndarray, np.ndarray]:
         """P(kind | engaged), P(kind | bounce) for kind in comment, like, gift."""
@@ -318,6 +381,10 @@ class Oracle:
     def expected_watch_ms(self, user_ids, live_ids, ts) -> np.ndarray:
         """Expected watch (ms) of a click at ts, cut at the room's true end."""
         return self.truth.expected_watch(self._context(user_ids, live_ids, ts))
+
+    def p_long_view(self, user_ids, live_ids, ts, threshold_ms: float) -> np.ndarray:
+        """P(the click at ts is watched for at least threshold_ms)."""
+        return self.truth.p_watch_at_least(self._context(user_ids, live_ids, ts), threshold_ms)
 
     def p_comment(self, user_ids, live_ids, ts) -> np.ndarray:
         """P(the click at ts yields a comment)."""

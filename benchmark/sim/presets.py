@@ -30,11 +30,11 @@ class SimParams:
     # --- sizes -----------------------------------------------------------------------------------
     n_users: int = 2000                 # users written (after the all-four-behaviours selection)
     n_streamers: int = 18000
-    user_oversample: float = 3.0        # users simulated per user kept, before the selection step
-    requests_per_user: float = 230.0    # mean exposures a simulated user requests over the 21 days
+    user_oversample: float = 7.0        # users simulated per user kept, before the selection step
+    requests_per_user: float = 140.0    # mean feed requests of a simulated user over the 21 days (lognormal)
 
     # --- mechanism switches (False = the mechanism is removed, everything else unchanged) ---------
-    popularity_tail: bool = True        # heavy-tailed streamer popularity (off: all equal)
+    popularity_tail: bool = True        # heavy-tailed streamer popularity (off: all as popular as a typical one)
     category_clusters: bool = True      # latent factors and title embeddings cluster by category
     daily_peak: bool = True             # evening peak 18:00-24:00 +08 of room starts and user sessions
     daily_rhythm: bool = True           # preferred hours of users and streamers, stable across days
@@ -43,7 +43,7 @@ class SimParams:
     room_age: bool = True               # fresh rooms get more exposure; warm rooms more clicks
     funnel: bool = True                 # like/comment/gift depend on engagement (watch) and affinity
     gift_concentration: bool = True     # whales: a few users gift far more often and far dearer
-    activity_tail: bool = True          # heavy-tailed requests per user (off: Poisson around the mean)
+    activity_tail: bool = True          # heavy-tailed requests per user (off: the same mean for everyone)
     side_signal: bool = True            # profile columns are noisy functions of latent state and activity
     snap_timestamps: bool = True        # in-room events carry the entry click's timestamp
     touched_rooms_only: bool = True     # room.csv holds only rooms some exposure touched
@@ -57,14 +57,14 @@ class SimParams:
     category_shares: tuple[float, ...] = (0.16, 0.12, 0.20, 0.10, 0.09, 0.07, 0.08, 0.07, 0.05, 0.06)
 
     # --- streamers and their schedule -----------------------------------------------------------
-    pop_sigma: float = 1.7              # sd of log popularity
+    pop_sigma: float = 1.8              # sd of log popularity
     stream_day_base: float = -0.6       # logit of P(stream on a given day) for a median streamer
-    stream_day_pop: float = 2.5         # ... per sd of log popularity
+    stream_day_pop: float = 3.0         # ... per sd of log popularity
     stream_day_sigma: float = 1.0       # ... streamer-level noise
-    rooms_per_block: float = 4.2        # mean rooms after the first in a day's broadcast block
+    rooms_per_block: float = 6.8        # mean rooms after the first in a day's broadcast block
     max_rooms_per_block: int = 12
     room_median_min: float = 10.0       # room duration: lognormal median (minutes) ...
-    room_sigma: float = 0.8             # ... and sigma (heavy tail: marathon rooms of many hours)
+    room_sigma: float = 0.8             # ... and sigma (a long right tail, capped at room_max_h)
     room_max_h: float = 20.0
     room_gap_median_min: float = 2.0    # pause between successive rooms of a block
     start_jitter_h: float = 0.4         # daily rhythm: block start = preferred hour + N(0, this)
@@ -88,76 +88,79 @@ class SimParams:
     gap_sigma: float = 1.0
     n_favourites: float = 4.0           # mean favourites per user (1 + Poisson(n - 1)), at most max_favourites
     max_favourites: int = 6
-    fav_share: float = 0.45              # mean P(a request first looks for a live favourite) (Beta, per user)
-    fav_pool: int = 256                 # popularity-drawn candidates a user's favourites are picked from
+    fav_share: float = 0.45             # mean P(a request first looks for a live favourite) (Beta, per user)
+    fav_pool: int = 64                  # popularity-drawn candidates a user's favourites are picked from
     fav_affinity: float = 2.0           # weight of affinity when picking favourites
     fav_hour_sigma_h: float = 1.5       # favourites stream near the user's preferred hour (rhythm on)
 
     # --- exposure process (the feed) ---------------------------------------------------------------
     bin_min: int = 15                   # time slot of the live-room index
-    feed_pop_exponent: float = 0.3      # exploitation: feed weight per live minute = popularity ** this
-    fresh_boost: float = 200.0          # exploration: a new room's popularity-free burst, worth this many
+    feed_pop_exponent: float = 0.6      # exploitation: feed weight per live minute = popularity ** this
+    fresh_boost: float = 150.0          # exploration: a new room's popularity-free burst, worth this many
     fresh_tau_min: float = 3.0          # ... median-popularity live minutes, decaying as exp(-age / tau)
-    feed_proposals: int = 1             # proposals per request; the first live one is shown
+    feed_proposals: int = 1             # proposals per request: the first live at the request time is shown
 
     # --- click -------------------------------------------------------------------------------------
-    click_base: float = -4.1
-    click_user_sigma: float = 0.5
-    click_affinity: float = 0.7
-    click_popularity: float = 0.5      # per unit of log popularity
-    click_favourite: float = 1.0
-    click_highlight: float = 1.2
-    click_tod: float = 0.6              # x (global activity curve at t - its mean)
-    click_age: float = 0.5              # x (1 - exp(-room age / warm_tau_min) - 0.5)
+    click_base: float = -4.39
+    click_user_sigma: float = 0.3
+    click_affinity: float = 0.6
+    click_popularity: float = 0.85      # per unit of log popularity
+    click_favourite: float = 0.8
+    click_highlight: float = 2.0
+    click_tod: float = 0.3              # x (global activity curve at t - its mean)
+    click_age: float = 0.3              # x (1 - exp(-room age / warm_tau_min) - 0.5)
     warm_tau_min: float = 10.0
 
     # --- watch time --------------------------------------------------------------------------------
-    engage_base: float = -2.0           # P(engaged session) = sigmoid(base + user + affinity + fav + highlight)
+    engage_base: float = -2.3           # P(engaged session) = sigmoid(base + user + affinity + fav + highlight)
     engage_user_sigma: float = 0.3
     engage_affinity: float = 0.5
     engage_favourite: float = 0.8
     engage_highlight: float = 0.4
-    watch_engaged_median_s: float = 200.0
+    watch_engaged_median_s: float = 305.0
     watch_engaged_sigma: float = 1.3
     watch_affinity: float = 0.25        # log-watch shift per unit affinity (engaged sessions)
     watch_bounce_median_s: float = 3.0
     watch_bounce_sigma: float = 0.9
 
     # --- in-room events (per click; the bounce state multiplies odds by exp(*_bounce)) --------------
-    comment_base: float = -3.9
-    comment_user_sigma: float = 0.35
+    comment_base: float = -3.22         # logit of P(comment | engaged session) at zero affinity
+    comment_user_sigma: float = 0.35    # per-user propensity (shares a "social" factor with likes)
     comment_affinity: float = 0.4
     comment_bounce: float = -2.0
-    like_base: float = -4.0
+    like_base: float = -3.32
     like_user_sigma: float = 0.35
     like_affinity: float = 0.4
     like_bounce: float = -2.0
-    gift_base: float = -5.2
+    gift_base: float = -4.83
     gift_user_sigma: float = 0.4
-    gift_whale_share: float = 0.03      # heavy gifters: this share of users ...
-    gift_whale_boost: float = 2.0       # ... with this much higher gift logit ...
-    price_tilt_whale: float = 0.35      # ... and dearer gifts
     gift_affinity: float = 0.3
-    gift_favourite: float = 0.8
+    gift_favourite: float = 0.8         # gifts go to favourites more
     gift_bounce: float = -2.5
-    price_tilt_base: float = -0.1      # unit-price tilt: P(unit) ~ weight * unit ** (base + slope * z_gift)
-    price_tilt_slope: float = 0.22
-    price_tilt_sigma: float = 0.1
+    gift_whale_share: float = 0.02      # whales: this share of users ...
+    gift_whale_boost: float = 1.5       # ... have this much higher gift logit on average ...
+    gift_whale_sigma: float = 2.0       # ... varying this much between whales (omega ~ N(0, 1))
+    price_tilt_base: float = -0.09      # unit price: P(unit) ~ weight * unit ** tilt, tilt = base ...
+    price_tilt_slope: float = 0.04      # ... + slope * z_gift (the user's gift propensity) ...
+    price_tilt_whale: float = 0.3       # ... + whale * (this + whale_slope * omega): dearer for heavier whales ...
+    price_tilt_whale_slope: float = 0.2
+    price_tilt_sigma: float = 0.05      # ... + N(0, this)
     price_units: tuple[int, ...] = (1, 2, 5, 10, 20, 30, 52, 66, 88, 99, 188, 298, 520, 666, 1314)
-    price_weights: tuple[float, ...] = (0.50, 0.22, 0.06, 0.05, 0.035, 0.02, 0.02, 0.015, 0.03, 0.01,
-                                        0.012, 0.006, 0.006, 0.004, 0.004)
-    gift_counts: tuple[int, ...] = (1, 2, 3, 5, 10)
+    price_weights: tuple[float, ...] = (0.48, 0.16, 0.06, 0.08, 0.04, 0.025, 0.02, 0.025, 0.04, 0.008,
+                                        0.012, 0.008, 0.01, 0.006, 0.01)
+    gift_counts: tuple[int, ...] = (1, 2, 3, 5, 10)   # gift_price = unit x count
     gift_count_weights: tuple[float, ...] = (0.86, 0.06, 0.03, 0.03, 0.02)
 
     # --- release quirks ----------------------------------------------------------------------------
-    snap_share: float = 0.985           # events stamped with the entry click's ts (rest: true in-session time)
-    unlogged_rate: float = 0.0015        # negatives followed by an unlogged entry that yields an event
+    snap_share: float = 0.988           # events stamped with the entry click's ts (rest: true in-session time)
+    unlogged_rate: float = 0.0003       # negatives followed by an entry the log missed, yielding an event
     streamer_mismatch: float = 0.003    # click rows carrying another streamer_id than room.csv
 
 
-_TINY = dict(n_users=300, n_streamers=1900, user_oversample=4.0, requests_per_user=170.0)
+_TINY = dict(n_users=300, n_streamers=2700, user_oversample=8.0, requests_per_user=130.0)
 _SMALL: dict[str, Any] = {}
-_FULL = dict(n_users=23772, n_streamers=452621, user_oversample=2.0, requests_per_user=450.0, min_requests=200.0)
+_FULL = dict(n_users=23772, n_streamers=452621, user_oversample=2.5, requests_per_user=378.0, min_requests=300.0,
+             activity_sigma=0.8)
 PRESETS: dict[str, dict[str, Any]] = {"tiny": _TINY, "small": _SMALL, "full": _FULL}
 
 

@@ -116,6 +116,181 @@ def compute_stats(source: Path) -> dict[str, Any]:
     return stats
 
 
+def _load(source: Path) -> dict[str, pd.DataFrame]:
+    """The release CSVs of source/KuaiLive/ as DataFrames (plus oracle/exposures.parquet when present)."""
+    raw = Path(source) / schema.FOLDER
+    out = {name[:-4]: pcsv.read_csv(raw / name).to_pandas() for name in schema.RAW_FILES}
+    exp = Path(source) / "oracle" / "exposures.parquet"
+    if exp.exists():
+        out["oracle_exposures"] = pq.read_table(exp).to_pandas()
+    return out
+
+
+def _hour(ts: np.ndarray) -> np.ndarray:
+    return ((np.asarray(ts) + schema.TZ_OFFSET_MS) % schema.DAY_MS) / 3_600_000.0
+
+
+def _gini(x: np.ndarray) -> float:
+    x = np.sort(np.asarray(x, dtype=np.float64))
+    if x.sum() <= 0:
+        return 0.0
+    n = x.size
+    return float((2 * np.arange(1, n + 1) - n - 1).dot(x) / (n * x.sum()))
+
+
+def mechanism_stats(source: Path) -> dict[str, float]:
+    """One statistic per mechanism, measured on the written files (see docs/simulator.md, "Detecting ...").
+
+    Each is large with its mechanism switched on and near its null value with it switched off.
+    """
+    d = _load(Path(source))
+    click, neg, room = d["click"], d["negative"], d["room"]
+    rooms = room.drop_duplicates("live_id")
+    out: dict[str, float] = {}
+    # popularity_tail: Gini of clicks over streamers.
+    per_streamer = click["streamer_id"].value_counts().reindex(d["streamer"]["streamer_id"], fill_value=0)
+    out["popularity_gini"] = _gini(per_streamer.to_numpy())
+    # category_clusters: nearest-category-centroid accuracy of the title embeddings (chance = largest share).
+    emb = np.load(Path(source) / schema.FOLDER / schema.EMBEDDINGS_FILE)
+    titled = room[room["live_name_id"] >= 0].drop_duplicates("live_name_id")
+    ids = np.sort(room.loc[room["live_name_id"] >= 0, "live_name_id"].unique())
+    x = emb[np.searchsorted(ids, titled["live_name_id"].to_numpy())].astype(np.float64)
+    cats, y = np.unique(titled["live_content_category"].to_numpy(), return_inverse=True)
+    half = np.arange(len(y)) % 2 == 0
+    cent = np.stack([x[half & (y == k)].mean(axis=0) if (half & (y == k)).any() else np.full(x.shape[1], np.inf)
+                     for k in range(len(cats))])
+    pred = np.argmin(((x[~half, None, :] - cent[None]) ** 2).sum(axis=2), axis=1)
+    out["title_category_accuracy"] = float((pred == y[~half]).mean())
+    out["title_category_chance"] = float(np.bincount(y[~half]).max() / max((~half).sum(), 1))
+    # daily_peak: share of room starts and of exposures in 18:00-24:00 +08.
+    out["evening_start_share"] = float((_hour(rooms["start_timestamp"]) >= 18).mean())
+    ts_all = np.concatenate([click["timestamp"].to_numpy(), neg["timestamp"].to_numpy()])
+    out["evening_exposure_share"] = float((_hour(ts_all) >= 18).mean())
+    # daily_rhythm: successive clicks of a user on the same streamer, 12-36 h apart; share within 24 +- 1.5 h,
+    # over the same share when the clicks' times of day are shuffled across pairs (1 = no daily rhythm).
+    c = click.sort_values(["user_id", "streamer_id", "timestamp"])
+    same = (c["user_id"].to_numpy()[1:] == c["user_id"].to_numpy()[:-1]) & (
+        c["streamer_id"].to_numpy()[1:] == c["streamer_id"].to_numpy()[:-1])
+    t = c["timestamp"].to_numpy()
+    t0, t1 = t[:-1][same], t[1:][same]
+    lag_h = (t1 - t0) / 3_600_000.0
+    w = (lag_h >= 12) & (lag_h <= 36)
+    day0, day1 = (t0[w] + schema.TZ_OFFSET_MS) // schema.DAY_MS, (t1[w] + schema.TZ_OFFSET_MS) // schema.DAY_MS
+    h0, h1 = _hour(t0[w]), _hour(t1[w])
+    obs = np.abs(((day1 - day0) * 24 + h1 - h0) - 24) <= 1.5
+    rng = np.random.default_rng(0)
+    null = np.mean([np.mean(np.abs(((day1 - day0) * 24 + rng.permutation(h1) - h0) - 24) <= 1.5) for _ in range(20)])
+    out["lag24_peak_ratio"] = float(obs.mean() / null) if w.sum() and null > 0 else float("nan")
+    out["lag24_pairs"] = float(w.sum())
+    # favourites: share of clicks on the user's 3 most clicked streamers.
+    top = (click.groupby(["user_id", "streamer_id"]).size().groupby(level=0, group_keys=False)
+           .apply(lambda s: s.nlargest(3).sum()))
+    out["top3_streamer_click_share"] = float(top.sum() / max(len(click), 1))
+    # highlights and room_age need the oracle's highlight flags / the room table.
+    lab = _labelled_exposures(d)
+    if lab is not None:
+        out["highlight_ctr_ratio"] = _mh_ratio(lab)
+    starts = rooms.set_index("live_id")["start_timestamp"]
+    exp_ts = pd.concat([click[["live_id", "timestamp"]], neg[["live_id", "timestamp"]]])
+    age_min = (exp_ts["timestamp"].to_numpy() - starts.reindex(exp_ts["live_id"]).to_numpy()) / 60_000.0
+    out["fresh_exposure_share"] = float((age_min < 3).mean())
+    # funnel: like+comment rate per click in the top over the bottom watch-time quartile (events attributed
+    # to the latest click of the same user and room at or before them).
+    ev = pd.concat([d["comment"], d["like"]])[["user_id", "live_id", "timestamp"]]
+    att = attribute(click, ev)
+    n_ev = np.bincount(att[att >= 0], minlength=len(click))
+    q = pd.qcut(click["watch_live_time"].rank(method="first"), 4, labels=False).to_numpy()
+    rate = pd.Series(n_ev > 0).groupby(q).mean()
+    out["funnel_top_bottom_ratio"] = float(rate.iloc[-1] / max(rate.iloc[0], 1e-9))
+    # gift_concentration: Gini of gift counts over users, and the top-1% users' share of gift value.
+    gifts = d["gift"].groupby("user_id").size().reindex(d["user"]["user_id"], fill_value=0)
+    out["gift_count_gini"] = _gini(gifts.to_numpy())
+    value = d["gift"].groupby("user_id")["gift_price"].sum().reindex(d["user"]["user_id"], fill_value=0)
+    v = np.sort(value.to_numpy())[::-1]
+    out["top1pct_gift_share"] = float(v[:max(1, round(0.01 * v.size))].sum() / max(v.sum(), 1))
+    # activity_tail: exposures per user, P90 over P10.
+    per_user = pd.concat([click["user_id"], neg["user_id"]]).value_counts()
+    out["user_activity_p90_p10"] = float(np.percentile(per_user, 90) / max(np.percentile(per_user, 10), 1))
+    # side_signal: Spearman of the ordinal profile bins with whole-window activity.
+    u = d["user"].set_index("user_id")
+    clicks_u = click["user_id"].value_counts().reindex(u.index, fill_value=0)
+    out["user_profile_activity_spearman"] = _spearman(_range_code(u["accu_watch_live_cnt"]), clicks_u.to_numpy())
+    sdf = d["streamer"].set_index("streamer_id")
+    out["streamer_fans_clicks_spearman"] = _spearman(_range_code(sdf["fans_user_num"]),
+                                                     per_streamer.reindex(sdf.index).to_numpy())
+    # snap_timestamps: events whose timestamp equals a click of the same user in the same room.
+    keys = pd.MultiIndex.from_frame(click[["user_id", "live_id", "timestamp"]])
+    evs = pd.concat([d["comment"], d["like"], d["gift"]])[["user_id", "live_id", "timestamp"]]
+    snapped = pd.MultiIndex.from_frame(evs).isin(keys)
+    out["event_snap_share"] = float(snapped.mean()) if len(evs) else float("nan")
+    # touched_rooms_only: share of room.csv rooms that some click or negative touched.
+    touched = set(click["live_id"].unique()) | set(neg["live_id"].unique())
+    out["touched_room_share"] = float(rooms["live_id"].isin(touched).mean())
+    # active_selection: share of users with at least one click, comment, like and gift.
+    uid = d["user"]["user_id"]
+    has = [uid.isin(x["user_id"].unique()) for x in (click, d["comment"], d["like"], d["gift"])]
+    out["all_four_share"] = float(np.logical_and.reduce(has).mean())
+    # release_quirks: unattributed events, click/room streamer mismatch, later-date title changes.
+    out["unattributed_share"] = float((attribute(click, evs) < 0).mean()) if len(evs) else float("nan")
+    room_streamer = rooms.set_index("live_id")["streamer_id"]
+    out["streamer_mismatch_share"] = float((click["streamer_id"].to_numpy()
+                                            != room_streamer.reindex(click["live_id"]).to_numpy()).mean())
+    multi = room[room.duplicated("live_id", keep=False)]
+    out["title_change_rooms"] = float(multi.groupby("live_id")["live_name_id"].nunique().gt(1).sum())
+    both = pd.MultiIndex.from_frame(neg[["user_id", "live_id"]]).isin(
+        pd.MultiIndex.from_frame(click[["user_id", "live_id"]]))
+    out["negative_and_click_pairs"] = float(both.sum())
+    return out
+
+
+def attribute(click: pd.DataFrame, events: pd.DataFrame) -> np.ndarray:
+    """Row of click.csv each event belongs to: the latest click of the same user and room at or before it (-1 none)."""
+    c = click[["user_id", "live_id", "timestamp"]].assign(row=np.arange(len(click)))
+    e = events[["user_id", "live_id", "timestamp"]].assign(pos=np.arange(len(events)))
+    m = pd.merge_asof(e.sort_values("timestamp"), c.sort_values("timestamp"), on="timestamp",
+                      by=["user_id", "live_id"], direction="backward")
+    out = np.full(len(events), -1, dtype=np.int64)
+    ok = m["row"].notna().to_numpy()
+    out[m["pos"].to_numpy()[ok]] = m["row"].to_numpy()[ok].astype(np.int64)
+    return out
+
+
+def _labelled_exposures(d: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
+    """oracle exposures with the click label from click.csv (None without an oracle)."""
+    if "oracle_exposures" not in d:
+        return None
+    exp = d["oracle_exposures"]
+    label = pd.MultiIndex.from_frame(exp[["user_id", "live_id", "timestamp"]]).isin(
+        pd.MultiIndex.from_frame(d["click"][["user_id", "live_id", "timestamp"]]))
+    return exp.assign(click=label)
+
+
+def _mh_ratio(lab: pd.DataFrame) -> float:
+    """Mantel-Haenszel risk ratio of click inside vs outside highlight windows, stratified by room."""
+    g = lab.groupby(["live_id", "in_highlight"])["click"].agg(["sum", "count"]).unstack(fill_value=0)
+    g = g[(g[("count", True)] > 0) & (g[("count", False)] > 0)] if ("count", True) in g else g.iloc[:0]
+    if g.empty:
+        return float("nan")
+    n1, n0 = g[("count", True)], g[("count", False)]
+    a, b = g[("sum", True)], g[("sum", False)]
+    n = n1 + n0
+    return float((a * n0 / n).sum() / max((b * n1 / n).sum(), 1e-12))
+
+
+def _range_code(col: pd.Series) -> np.ndarray:
+    """Ordinal code of range strings by lower bound ('0-10' -> 0, '5000+' -> 5000); unknown -> NaN."""
+    lower = col.astype(str).str.extract(r"^(\d+)")[0].astype(float)
+    return lower.to_numpy()
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ok = ~np.isnan(a) & ~np.isnan(b)
+    if ok.sum() < 3:
+        return float("nan")
+    ra, rb = pd.Series(a[ok]).rank().to_numpy(), pd.Series(b[ok]).rank().to_numpy()
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
 def oracle_auc(source: Path) -> float:
     """roc_auc_score of the oracle's p_click against the click label over every exposure."""
     from sklearn.metrics import roc_auc_score
@@ -144,10 +319,14 @@ def calibration_report(source: Path | None = None, preset: str = "small", seed: 
 
         with tempfile.TemporaryDirectory(prefix="kuailive-sim-report-") as tmp:
             simulate(preset, seed, Path(tmp), quiet=quiet)
-            return calibration_report(Path(tmp), preset=preset, seed=seed, quiet=quiet)
-    stats = compute_stats(Path(source))
+            return _table_text(Path(tmp), f"preset {preset}, seed {seed}")
+    return _table_text(Path(source), str(source))
+
+
+def _table_text(source: Path, label: str) -> str:
+    stats = compute_stats(source)
     pub = published_figures()
-    rows = [[label, _fmt(pub[key], fmt), _fmt(stats[key], fmt)] for label, key, fmt in ROWS]
-    title = (f"KuaiLive-Sim ({source}) vs published KuaiLive; counts are comparable at the full preset only")
+    rows = [[label_, _fmt(pub[key], fmt), _fmt(stats[key], fmt)] for label_, key, fmt in ROWS]
+    title = f"KuaiLive-Sim ({label}) vs published KuaiLive; counts are comparable at the full preset only"
     return title + "\n" + tabulate(rows, headers=["statistic", "KuaiLive (published)", "KuaiLive-Sim"],
                                    tablefmt="github", disable_numparse=True)

@@ -52,6 +52,8 @@ def build(ex: dict[str, np.ndarray], params: dict, store):
     counts = np.concatenate([np.diff(c[0]) for _, c in store.live_index.iter_candidates(test_ts)] or [[]])
     stats["test_candidates"] = {"mean": float(counts.mean()) if counts.size else None,
                                 "max": int(counts.max()) if counts.size else None}
+    stats["sampled_view"] = {"negatives": int(params.get("sampled_negatives", 10_000)),
+                             "seed": int(params.get("query_seed", 0))}
     return tables, stats
 
 

@@ -1,0 +1,362 @@
+"""Significance of every model against its task's reference on the test split, user as the unit (spec §7).
+
+Reads the run directories (docs/runs.md), averages each model over its successful seeds, runs the
+tests of `benchmark.significance`, then corrects for multiple testing (`finalize`). docs/leaderboard.md
+says which test serves which metric and why.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from benchmark import metrics as M
+from benchmark import significance as S
+from benchmark.errors import BenchmarkError, DataError
+from benchmark.io import log
+from benchmark.metrics import MetricInputError
+from benchmark.params import parse_dataset
+from benchmark.tasks import TASKS, get_task
+
+
+@dataclass(frozen=True)
+class MetricPlan:
+    """One tested metric: its key in metrics.json, how it is tested, and where its inputs live."""
+
+    metric: str
+    kind: str                     # "per_user" (per_user.parquet) or "global" (predictions + test labels)
+    label: str | None = None      # global: label column of test.parquet
+    column: str | None = None     # global: score column of predictions.parquet
+    fn: str | None = None         # global: benchmark.metrics name handed to the cluster tests
+    higher_is_better: bool = True
+    delong: bool = False          # also DeLong (ctr AUC only: a secondary, sample-level check)
+
+
+_MULTI_LABELS = get_task("multi_behavior").labels
+
+PLANS: dict[str, tuple[MetricPlan, ...]] = {
+    "ctr": (MetricPlan("gauc", "per_user"),
+            MetricPlan("auc", "global", "click", "score", "auc", delong=True),
+            MetricPlan("logloss", "global", "click", "score", "logloss", higher_is_better=False)),
+    "multi_behavior": (MetricPlan("mean_gauc", "per_user"),
+                       *(MetricPlan(f"auc_{lab}", "global", lab, lab, "auc") for lab in _MULTI_LABELS)),
+    "watch_time": (MetricPlan("xauc", "global", "watch_s", "score", "xauc"),),
+    "gift_price": (MetricPlan("normalized_gini", "global", "gift_value", "score", "normalized_gini"),),
+    "topk": (MetricPlan("ndcg@10", "per_user"),),
+}
+PER_USER_TEST = "weighted paired sign-flip"
+GLOBAL_TEST = "user-cluster randomisation"
+
+
+# ---------------------------------------------------------------------------------------------
+# reading run directories
+# ---------------------------------------------------------------------------------------------
+
+def run_dirs(runs_root: Path, dataset: str, task: str, model: str, seeds: Iterable[int] | None = None
+             ) -> list[tuple[int, Path]]:
+    """(seed, folder) of every run of a model that wrote metrics.json, by seed; only `seeds` if given."""
+    base = Path(runs_root) / dataset / task / model
+    if not base.is_dir():
+        return []
+    wanted = None if seeds is None else {int(s) for s in seeds}
+    out = []
+    for d in base.glob("seed*"):
+        tail = d.name[4:]
+        if not (d.is_dir() and tail.isdigit() and (d / "metrics.json").exists()):
+            continue
+        if wanted is None or int(tail) in wanted:
+            out.append((int(tail), d))
+    return sorted(out)
+
+
+def read_metrics(path: Path) -> dict:
+    """One run's metrics.json (NaN allowed, as the runner writes it)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(str(path), f"unreadable metrics.json ({e})") from None
+
+
+def _ok_runs(runs_root: Path, dataset: str, task: str, model: str, seeds: Iterable[int] | None
+             ) -> tuple[list[tuple[int, Path]], list[str]]:
+    """Successful runs (seed, folder) and the errors of the failed ones."""
+    ok, errors = [], []
+    for seed, d in run_dirs(runs_root, dataset, task, model, seeds):
+        rec = read_metrics(d / "metrics.json")
+        if rec.get("status") == "ok":
+            ok.append((seed, d))
+        else:
+            errors.append(f"seed{seed}: {rec.get('error') or 'failed without an error message'}")
+    return ok, errors
+
+
+def _read_parquet(path: Path, columns: list[str]) -> pd.DataFrame:
+    if not path.exists():
+        raise DataError(str(path), "missing (the run says status ok: rerun the model)")
+    try:
+        return pq.read_table(path, columns=columns).to_pandas()
+    except (OSError, ValueError, KeyError) as e:
+        raise DataError(str(path), f"unreadable or missing columns {columns} ({e})") from None
+
+
+def seed_mean_per_user(folders: list[Path], metric: str) -> pd.DataFrame:
+    """user_id, value, weight of one per-user metric, each the mean over the seeds that hold the user."""
+    frames = []
+    for d in folders:
+        df = _read_parquet(d / "per_user.parquet", ["metric", "user_id", "value", "weight"])
+        frames.append(df.loc[df["metric"] == metric, ["user_id", "value", "weight"]])
+    both = pd.concat(frames, ignore_index=True)
+    if both.empty:
+        raise DataError(str(folders[0] / "per_user.parquet"), f"no rows for metric '{metric}'")
+    agg = both.groupby("user_id", sort=True)[["value", "weight"]].mean()
+    return agg.reset_index()
+
+
+def seed_mean_scores(folders: list[Path], column: str, sample_ids: np.ndarray) -> np.ndarray:
+    """One score column averaged over seeds, aligned to `sample_ids` (sorted); every id must be predicted."""
+    total = np.zeros(sample_ids.size)
+    for d in folders:
+        path = d / "predictions.parquet"
+        df = _read_parquet(path, ["sample_id", column])
+        ids = df["sample_id"].to_numpy()
+        order = np.argsort(ids, kind="stable")
+        if ids.size != sample_ids.size or not np.array_equal(ids[order], sample_ids):
+            raise DataError(str(path), f"holds {ids.size:,} predictions that do not match the "
+                            f"{sample_ids.size:,} test samples (task files rebuilt since this run?)",
+                            column="sample_id")
+        total += df[column].to_numpy(dtype=np.float64)[order]
+    return total / len(folders)
+
+
+def load_test_labels(data_root: Path, dataset: str, task: str, labels: list[str]) -> pd.DataFrame:
+    """sample_id, user_id and the given label columns of the task's test split, sorted by sample_id."""
+    path = Path(data_root) / "tasks" / dataset / task / "test.parquet"
+    if not path.exists():
+        raise DataError(str(path), "missing (run the tasks stage first)")
+    df = _read_parquet(path, ["sample_id", "user_id", *labels])
+    return df.sort_values("sample_id", kind="stable").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# one comparison
+# ---------------------------------------------------------------------------------------------
+
+def _p(result: Any) -> float:
+    """A test's p-value, whether it returns a float or an object with `pvalue`."""
+    return float(getattr(result, "pvalue", result))
+
+
+def _per_user(model: pd.DataFrame, ref: pd.DataFrame, n_resamples: int, seed: int) -> dict:
+    """Sign-flip test, paired bootstrap interval and t-test cross-check on users present in both."""
+    pair = model.merge(ref, on="user_id", suffixes=("_m", "_r"), how="inner", sort=True)
+    if len(pair) < 2:
+        raise MetricInputError(f"only {len(pair)} user(s) have this metric for both models")
+    a, b = pair["value_m"].to_numpy(), pair["value_r"].to_numpy()
+    w = 0.5 * (pair["weight_m"].to_numpy() + pair["weight_r"].to_numpy())
+    test = S.paired_permutation_test(a, b, n_resamples=n_resamples, seed=seed, weights=w)
+    ci = S.paired_bootstrap_ci(a, b, weights=w, n_resamples=n_resamples, seed=seed)
+    t = S.paired_t_test(a, b, weights=w)
+    return {"diff": float(test.estimate), "ci_low": ci.low, "ci_high": ci.high, "pvalue": _p(test),
+            "test": PER_USER_TEST, "n_users": int(len(pair)), "t_test_p": _p(t), "delong_p": None,
+            "model_value": float(np.dot(w, a) / w.sum()), "reference_value": float(np.dot(w, b) / w.sum()),
+            "n_resamples": n_resamples}
+
+
+def _global(plan: MetricPlan, labels: np.ndarray, users: np.ndarray, a: np.ndarray, b: np.ndarray,
+            n_resamples: int, seed: int) -> dict:
+    """User-cluster randomisation test and cluster bootstrap interval of metric(a) − metric(b)."""
+    if plan.fn == "logloss" and not (((a >= 0) & (a <= 1)).all() and ((b >= 0) & (b <= 1)).all()):
+        raise MetricInputError("scores outside [0, 1]: LogLoss is undefined for this pair")
+    test = S.cluster_randomization_test(labels, a, b, users, plan.fn, n_resamples=n_resamples, seed=seed)
+    ci = S.cluster_bootstrap_ci(labels, a, b, users, plan.fn, n_resamples=n_resamples, seed=seed)
+    f = getattr(M, plan.fn)
+    out = {"diff": float(test.estimate), "ci_low": ci.low, "ci_high": ci.high, "pvalue": _p(test),
+           "test": GLOBAL_TEST, "n_users": int(test.n), "t_test_p": None, "delong_p": None,
+           "model_value": float(f(labels, a)), "reference_value": float(f(labels, b)),
+           "n_resamples": n_resamples}
+    if plan.delong:
+        out["delong_p"] = _p(S.delong(labels, a, b))
+    return out
+
+
+def _skipped(dataset: str, task: str, model: str, reference: str, reason: str, metric: str | None = None,
+             ranked: bool = True) -> dict:
+    return {"dataset": dataset, "task": task, "metric": metric, "model": model, "reference": reference,
+            "status": "skipped", "reason": reason, "ranked": ranked}
+
+
+def compare_runs(runs_root: Path, dataset: str, task: str, models: list[str], reference: str,
+                 data_root: Path = Path("data"), n_resamples: int = 10000, n_cluster_resamples: int = 1000,
+                 seed: int = 0, seeds: Iterable[int] | None = None, unranked: Iterable[str] = (),
+                 quiet: bool = False) -> list[dict]:
+    """Every model vs `reference` on one task's test split: one record per (model, tested metric).
+
+    Only runs with status "ok" count (`seeds` restricts which seed folders are read). A model with no
+    successful run, or a metric whose test cannot be computed, gets a record with status "skipped" and
+    the reason. Models in `unranked` (Oracle, artifact probe) are compared but marked ranked=False, so
+    `finalize` leaves them out of the multiple-testing families. holm_p and bh_q stay None here.
+    """
+    get_task(task)
+    if task not in PLANS:
+        raise BenchmarkError(f"compare: no significance plan for task '{task}'")
+    plans = PLANS[task]
+    unranked = set(unranked)
+    seeds = None if seeds is None else list(seeds)
+    others = [m for m in dict.fromkeys(models) if m != reference]
+    ref_ok, ref_err = _ok_runs(runs_root, dataset, task, reference, seeds)
+    if not ref_ok:
+        why = "; ".join(ref_err) if ref_err else "no run found"
+        return [_skipped(dataset, task, m, reference, f"reference {reference} has no successful run ({why})",
+                         ranked=m not in unranked) for m in others]
+
+    per_user_ref = {p.metric: seed_mean_per_user([d for _, d in ref_ok], p.metric)
+                    for p in plans if p.kind == "per_user"}
+    glob = [p for p in plans if p.kind == "global"]
+    test = load_test_labels(data_root, dataset, task, sorted({p.label for p in glob})) if glob else None
+    if test is not None:
+        sample_ids, users = test["sample_id"].to_numpy(), test["user_id"].to_numpy()
+        ref_scores = {p.column: seed_mean_scores([d for _, d in ref_ok], p.column, sample_ids) for p in glob}
+
+    records: list[dict] = []
+    for model in tqdm(others, desc=f"significance {task}", disable=quiet, leave=False):
+        ranked = model not in unranked
+        ok, errors = _ok_runs(runs_root, dataset, task, model, seeds)
+        if not ok:
+            reason = ("all runs failed: " + "; ".join(errors)) if errors else "no run found"
+            records.append(_skipped(dataset, task, model, reference, reason, ranked=ranked))
+            log(quiet, f"significance {dataset}/{task}/{model}: skipped ({reason})")
+            continue
+        folders = [d for _, d in ok]
+        base = {"dataset": dataset, "task": task, "model": model, "reference": reference, "status": "ok",
+                "ranked": ranked, "model_seeds": [s for s, _ in ok],
+                "reference_seeds": [s for s, _ in ref_ok]}
+        for plan in plans:
+            try:
+                if plan.kind == "per_user":
+                    res = _per_user(seed_mean_per_user(folders, plan.metric), per_user_ref[plan.metric],
+                                    n_resamples, seed)
+                else:
+                    scores = seed_mean_scores(folders, plan.column, sample_ids)
+                    res = _global(plan, test[plan.label].to_numpy(dtype=np.float64), users, scores,
+                                  ref_scores[plan.column], n_cluster_resamples, seed)
+            except MetricInputError as e:
+                records.append(_skipped(dataset, task, model, reference, str(e), plan.metric, ranked))
+                continue
+            records.append({**base, "metric": plan.metric, "kind": plan.kind,
+                            "higher_is_better": plan.higher_is_better, **res, "holm_p": None, "bh_q": None})
+    return records
+
+
+# ---------------------------------------------------------------------------------------------
+# multiple testing, the stage
+# ---------------------------------------------------------------------------------------------
+
+def finalize(comparisons: list[dict]) -> list[dict]:
+    """Holm within each family (dataset, task, metric) and Benjamini–Hochberg over the whole build.
+
+    Only successful comparisons of ranked models enter the families; the others get holm_p = bh_q = None.
+    Returns new records in the input order.
+    """
+    out = [dict(c, holm_p=None, bh_q=None) for c in comparisons]
+    tested = [i for i, c in enumerate(out) if c.get("status") == "ok" and c.get("ranked", True)]
+    families: dict[tuple, list[int]] = {}
+    for i in tested:
+        families.setdefault((out[i]["dataset"], out[i]["task"], out[i]["metric"]), []).append(i)
+    for idx in families.values():
+        for i, p in zip(idx, S.holm([out[i]["pvalue"] for i in idx]), strict=True):
+            out[i]["holm_p"] = float(p)
+    if tested:
+        for i, q in zip(tested, S.benjamini_hochberg([out[i]["pvalue"] for i in tested]), strict=True):
+            out[i]["bh_q"] = float(q)
+    return out
+
+
+def json_clean(obj: Any) -> Any:
+    """obj with NaN/inf floats as None and numpy scalars as Python numbers, so it is strict JSON."""
+    if isinstance(obj, dict):
+        return {str(k): json_clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def write_json_atomic(obj: Any, out: Path) -> None:
+    """Write strict JSON to `out` through a temporary file in the same folder and os.replace."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(json_clean(obj), f, indent=1, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def task_plan(params: dict) -> dict[str, dict]:
+    """params.yaml's `tasks` block checked: task -> {models: [...], reference: name}, in registry order."""
+    block = params.get("tasks")
+    if not isinstance(block, dict) or not block:
+        raise BenchmarkError("params.yaml: 'tasks' must map each task to {models: [...], reference: <model>}")
+    out = {}
+    for task, spec in block.items():
+        get_task(task)
+        if not (isinstance(spec, dict) and spec.get("reference") and isinstance(spec.get("models"), list)):
+            raise BenchmarkError(f"params.yaml: tasks.{task} needs 'models: [...]' and 'reference: <model>'")
+        out[task] = {"models": [str(m) for m in spec["models"]], "reference": str(spec["reference"])}
+    return {t: out[t] for t in TASKS if t in out}
+
+
+def significance_settings(params: dict) -> dict:
+    """params.yaml's `significance` block with defaults: n_resamples, n_cluster_resamples, seed, alpha."""
+    block = params.get("significance") or {}
+    return {"n_resamples": int(block.get("n_resamples", 10000)),
+            "n_cluster_resamples": int(block.get("n_cluster_resamples", 1000)),
+            "seed": int(block.get("seed", 0)), "alpha": float(block.get("alpha", 0.05))}
+
+
+def unranked_models(params: dict) -> list[str]:
+    """params.yaml's `leaderboard.unranked`: reference rows shown but never ranked nor in test families."""
+    return [str(m) for m in ((params.get("leaderboard") or {}).get("unranked") or [])]
+
+
+def significance_stage(params: dict, runs_root: Path, data_root: Path, out: Path,
+                       quiet: bool = False) -> dict:
+    """`kuailive-bench significance`: compare every task's models with its reference, correct, write `out`.
+
+    Reads params `dataset`, `seeds`, `tasks.<task>.{models, reference}`, `significance.{n_resamples,
+    n_cluster_resamples, seed, alpha}` and `leaderboard.unranked`; writes {dataset, settings,
+    comparisons} to `out` atomically and returns it.
+    """
+    dataset = parse_dataset(str(params.get("dataset", ""))).name
+    settings = significance_settings(params)
+    seeds = params.get("seeds")
+    unranked = unranked_models(params)
+    comparisons: list[dict] = []
+    for task, spec in task_plan(params).items():
+        log(quiet, f"significance: {dataset}/{task}: {len(spec['models'])} models vs {spec['reference']}")
+        comparisons += compare_runs(Path(runs_root), dataset, task, spec["models"], spec["reference"],
+                                    Path(data_root), settings["n_resamples"], settings["n_cluster_resamples"],
+                                    settings["seed"], seeds=seeds, unranked=unranked, quiet=quiet)
+    result = {"dataset": dataset, "settings": settings, "comparisons": finalize(comparisons)}
+    write_json_atomic(result, Path(out))
+    n_ok = sum(c["status"] == "ok" for c in comparisons)
+    log(quiet, f"significance: {n_ok} comparisons, {len(comparisons) - n_ok} skipped -> {out}")
+    return json_clean(result)

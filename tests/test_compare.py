@@ -1,0 +1,303 @@
+"""compare.py: every model vs its reference with the user as the unit, on run directories written exactly
+as the runner writes them (docs/runs.md): one clearly better model, one exchangeable with the reference,
+one whose runs all failed, one that failed one seed, and an unranked Oracle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from benchmark import significance as S
+from benchmark.compare import compare_runs, finalize, seed_mean_per_user, significance_stage
+from benchmark.errors import BenchmarkError, DataError
+from benchmark.evaluate import breakdowns, evaluate_ranks, evaluate_scores, sampled_view_metrics
+from benchmark.metrics import auc
+
+DATASET = "sim-tiny-s0"
+SEEDS = (0, 1, 2)
+DAY_MS = 86_400_000
+TEST_START_MS = 1_747_929_600_000  # 2025-05-23 00:00 +08:00
+ERROR = "ModelError: predict returned 12 NaN scores"
+MODELS = ["Ref", "Better", "Same", "Broken", "Flaky", "Oracle"]
+N_RESAMPLES, N_CLUSTER = 2000, 500
+PARAMS = {
+    "dataset": DATASET, "seeds": list(SEEDS), "threads": 1,
+    "tasks": {"ctr": {"models": MODELS, "reference": "Ref"},
+              "topk": {"models": ["Ref", "Better", "Same", "Broken", "Oracle"], "reference": "Ref"}},
+    "significance": {"n_resamples": N_RESAMPLES, "n_cluster_resamples": N_CLUSTER, "seed": 0},
+    "leaderboard": {"unranked": ["Oracle"]},
+    "queries": {"sampled_negatives": 10000},
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# synthetic run directories (shared with test_leaderboard.py)
+# ---------------------------------------------------------------------------------------------
+
+def _test_table(task: str, rng: np.random.Generator, n_users: int = 150) -> tuple[pd.DataFrame, np.ndarray]:
+    """A task's test split (sorted by sample_id) and a latent signal per row."""
+    per_user = 20 if task == "ctr" else 3
+    users = np.repeat(np.arange(1, n_users + 1) * 11, per_user)
+    n = users.size
+    ts = TEST_START_MS + np.sort(rng.integers(0, 3 * DAY_MS, n))
+    latent = rng.normal(size=n) + 0.7 * rng.normal(size=n_users)[np.repeat(np.arange(n_users), per_user)]
+    df = pd.DataFrame({"sample_id": np.arange(n, dtype=np.int64) * 3 + 5, "user_id": users.astype(np.int64),
+                       "streamer_id": rng.integers(0, 40, n), "live_id": rng.integers(0, 400, n), "ts": ts})
+    if task == "ctr":
+        df["click"] = (rng.random(n) < 1 / (1 + np.exp(-(latent - 1.0)))).astype(np.int8)
+    else:
+        df["target_streamer_id"] = df["streamer_id"]
+        df["repeat"] = (rng.random(n) < 0.5).astype(np.int8)
+    return df, latent
+
+
+def _groups(test: pd.DataFrame) -> dict[str, np.ndarray]:
+    u = test["user_id"].to_numpy()
+    activity = np.array(["low", "mid", "high"])[np.searchsorted(np.quantile(u, [1 / 3, 2 / 3]), u, "right")]
+    hour = ((test["ts"].to_numpy() + 8 * 3_600_000) % DAY_MS) // 3_600_000
+    seen = np.where(test["streamer_id"].to_numpy() % 4 == 0, "unseen", "seen")
+    return {"activity": activity, "streamer": seen, "time": np.where(hour >= 18, "peak", "offpeak")}
+
+
+def _output(task: str, model: str, seed: int, latent: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Scores (ctr) or target ranks (topk) of one synthetic model and seed."""
+    rng = np.random.default_rng([sum(map(ord, model)), seed, len(task)])
+    noise = rng.normal(size=latent.size)
+    if task == "ctr":
+        if model == "Oracle":
+            return 1 / (1 + np.exp(-(latent - 1.0)))
+        strength, spread = {"Better": (1.0, 0.4)}.get(model, (0.6, 1.0))
+        return 1 / (1 + np.exp(-(strength * latent + spread * noise - 1.0)))
+    if model == "Oracle":
+        return np.ones(latent.size)
+    scale = 3.0 if model == "Better" else 15.0
+    return 1.0 + np.floor(rng.exponential(scale, latent.size))
+
+
+def write_run(runs_root: Path, task: str, model: str, seed: int, test: pd.DataFrame,
+              output: np.ndarray | None, error: str | None = None, shuffle: bool = False) -> Path:
+    """One run directory as benchmark.runner.run_one writes it (metrics.json, predictions, per_user)."""
+    out = Path(runs_root) / DATASET / task / model / f"seed{seed}"
+    out.mkdir(parents=True)
+    rec = {"dataset": DATASET, "task": task, "model": model, "seed": seed, "status": "ok", "metrics": {},
+           "train_seconds": None, "predict_seconds": None, "n_params": None, "device": None,
+           "peak_memory_mb": None}
+    if error is not None:
+        rec.update(status="failed", error=error)
+        (out / "traceback.txt").write_text(f"Traceback (most recent call last):\n{error}\n")
+    else:
+        if task == "topk":
+            ev = evaluate_ranks(test, output)
+            ev.metrics.update(sampled_view_metrics(np.ceil(output / 2)))  # fewer candidates: a better rank
+            ev.metrics.update(breakdowns(task, test, _groups(test), ranks=output))
+            top = np.full((len(test), 100), -1, dtype=np.int64)
+            preds = pa.table({"sample_id": test["sample_id"].to_numpy(), "target_rank": output,
+                              "top": pa.array(list(top))})
+        else:
+            ev = evaluate_scores(task, test, output)
+            ev.metrics.update(breakdowns(task, test, _groups(test), scores=output))
+            preds = pa.table({"sample_id": test["sample_id"].to_numpy(), "score": output})
+        if shuffle:
+            preds = preds.take(np.random.default_rng(seed).permutation(preds.num_rows))
+        idx = MODELS.index(model) if model in MODELS else 0
+        rec.update(metrics=ev.metrics, n_params=1000 * (idx + 1), device="cpu", n_test=len(test),
+                   train_seconds=1.5 + idx + 0.25 * seed, predict_seconds=0.125 + 0.01 * seed,
+                   predict_rows_per_second=len(test) / (0.125 + 0.01 * seed), peak_memory_mb=100.0)
+        pq.write_table(preds, out / "predictions.parquet")
+        frames = [df.assign(metric=name) for name, df in ev.per_user.items()]
+        pq.write_table(pa.Table.from_pandas(pd.concat(frames, ignore_index=True), preserve_index=False),
+                       out / "per_user.parquet")
+    rec["threads"] = 1
+    (out / "metrics.json").write_text(json.dumps(rec, indent=1, default=float))
+    return out
+
+
+def build_world(root: Path) -> tuple[Path, Path]:
+    """data/ (task test splits, split manifest, ingest report) and runs/ for PARAMS; returns (data, runs)."""
+    data, runs = root / "data", root / "runs"
+    rng = np.random.default_rng(7)
+    for task, spec in PARAMS["tasks"].items():
+        test, latent = _test_table(task, rng)
+        tdir = data / "tasks" / DATASET / task
+        tdir.mkdir(parents=True)
+        pq.write_table(pa.Table.from_pandas(test, preserve_index=False), tdir / "test.parquet")
+        (tdir / "task.json").write_text(json.dumps({"name": task, "rows": {"test": len(test)}}))
+        for model in spec["models"]:
+            seeds = (0,) if model == "Oracle" else SEEDS
+            for s in seeds:
+                if model == "Broken" or (model == "Flaky" and s == 1):
+                    write_run(runs, task, model, s, test, None, error=ERROR)
+                else:
+                    write_run(runs, task, model, s, test, _output(task, model, s, latent, test),
+                              shuffle=(model == "Same" and s == 2))
+    split = data / "split" / DATASET
+    split.mkdir(parents=True)
+    days = {"train": ("2025-05-05", "2025-05-20"), "valid": ("2025-05-21", "2025-05-22"),
+            "test": ("2025-05-23", "2025-05-25")}
+    (split / "split_manifest.json").write_text(json.dumps({
+        "timezone": "Asia/Shanghai", "source_hash": "ab" * 32, "outside_window": 0,
+        "boundaries": {k: {"first_day": a, "last_day": b} for k, (a, b) in days.items()},
+        "splits": {k: {"rows": 1000 * (i + 1), "hash": f"{i}" * 64} for i, k in enumerate(days)}}))
+    proc = data / "processed" / DATASET
+    proc.mkdir(parents=True)
+    (proc / "ingest_report.json").write_text(json.dumps({"rows": {"click.csv": 1234, "negative.csv": 5678},
+                                                         "rooms_distinct": 400}))
+    return data, runs
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return build_world(tmp_path_factory.mktemp("world"))
+
+
+@pytest.fixture(scope="module")
+def ctr_comparisons(world):
+    data, runs = world
+    spec = PARAMS["tasks"]["ctr"]
+    return compare_runs(runs, DATASET, "ctr", spec["models"], "Ref", data, N_RESAMPLES, N_CLUSTER, seed=0,
+                        seeds=SEEDS, unranked=["Oracle"], quiet=True)
+
+
+def _get(records: list[dict], model: str, metric: str | None) -> dict:
+    hits = [c for c in records if c["model"] == model and c.get("metric") == metric]
+    assert len(hits) == 1, (model, metric, hits)
+    return hits[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# tests
+# ---------------------------------------------------------------------------------------------
+
+def test_better_model_is_significant_and_equal_model_is_not(ctr_comparisons):
+    for metric in ("gauc", "auc"):
+        better = _get(ctr_comparisons, "Better", metric)
+        assert better["status"] == "ok"
+        assert better["diff"] > 0 and better["ci_low"] > 0, better
+        assert better["pvalue"] < 0.01
+        same = _get(ctr_comparisons, "Same", metric)
+        assert same["pvalue"] > 0.05, same
+        assert same["ci_low"] < 0 < same["ci_high"], same
+    logloss = _get(ctr_comparisons, "Better", "logloss")
+    assert logloss["diff"] < 0 and logloss["higher_is_better"] is False
+
+
+def test_records_name_their_tests_and_cross_checks(ctr_comparisons):
+    gauc = _get(ctr_comparisons, "Better", "gauc")
+    assert gauc["test"] == "weighted paired sign-flip" and gauc["kind"] == "per_user"
+    assert 0 <= gauc["t_test_p"] <= 1 and gauc["delong_p"] is None
+    assert gauc["n_users"] == 150 and gauc["n_resamples"] == N_RESAMPLES
+    a = _get(ctr_comparisons, "Better", "auc")
+    assert a["test"] == "user-cluster randomisation" and a["t_test_p"] is None
+    assert 0 <= a["delong_p"] <= 1 and a["n_resamples"] == N_CLUSTER
+    for c in ctr_comparisons:
+        if c["status"] == "ok":
+            assert {"dataset", "task", "metric", "model", "reference", "diff", "ci_low", "ci_high", "pvalue",
+                    "test", "holm_p", "bh_q", "n_users", "t_test_p"} <= set(c)
+            assert c["ci_low"] <= c["ci_high"] and c["reference"] == "Ref"
+
+
+def test_per_user_values_are_averaged_over_seeds_before_pairing(world, ctr_comparisons):
+    data, runs = world
+    frames = [pq.read_table(runs / DATASET / "ctr" / "Better" / f"seed{s}" / "per_user.parquet").to_pandas()
+              for s in SEEDS]
+    wide = pd.concat([f.assign(seed=s) for s, f in zip(SEEDS, frames, strict=True)])
+    mean = wide.pivot_table(index="user_id", columns="seed", values="value").mean(axis=1)
+    weight = wide.pivot_table(index="user_id", columns="seed", values="weight").mean(axis=1)
+    got = seed_mean_per_user([runs / DATASET / "ctr" / "Better" / f"seed{s}" for s in SEEDS], "gauc")
+    np.testing.assert_allclose(got["value"].to_numpy(), mean.to_numpy())
+    rec = _get(ctr_comparisons, "Better", "gauc")
+    assert rec["model_value"] == pytest.approx(np.dot(weight, mean) / weight.sum())
+
+
+def test_global_metrics_use_seed_averaged_scores_aligned_by_sample_id(world, ctr_comparisons):
+    data, runs = world
+    test = pq.read_table(data / "tasks" / DATASET / "ctr" / "test.parquet").to_pandas()
+    scores = []
+    for s in SEEDS:   # seed 2 of "Same" is stored shuffled: align by sample_id
+        p = pq.read_table(runs / DATASET / "ctr" / "Same" / f"seed{s}" / "predictions.parquet").to_pandas()
+        scores.append(p.set_index("sample_id").loc[test["sample_id"], "score"].to_numpy())
+    rec = _get(ctr_comparisons, "Same", "auc")
+    assert rec["model_value"] == pytest.approx(auc(test["click"], np.mean(scores, axis=0)))
+
+
+def test_failed_models_are_skipped_and_partial_failures_use_ok_seeds(ctr_comparisons):
+    broken = [c for c in ctr_comparisons if c["model"] == "Broken"]
+    assert len(broken) == 1 and broken[0]["status"] == "skipped"
+    assert "all runs failed" in broken[0]["reason"] and "NaN" in broken[0]["reason"]
+    flaky = _get(ctr_comparisons, "Flaky", "gauc")
+    assert flaky["status"] == "ok" and flaky["model_seeds"] == [0, 2]
+    assert flaky["reference_seeds"] == [0, 1, 2]
+
+
+def test_missing_model_and_failed_reference_are_recorded_not_raised(world):
+    data, runs = world
+    recs = compare_runs(runs, DATASET, "ctr", ["Better", "NeverRan"], "Ref", data, 100, 50, quiet=True)
+    assert _get(recs, "NeverRan", None)["reason"] == "no run found"
+    recs = compare_runs(runs, DATASET, "ctr", ["Better", "Same"], "Broken", data, 100, 50, quiet=True)
+    assert [c["status"] for c in recs] == ["skipped", "skipped"]
+    assert all("reference Broken has no successful run" in c["reason"] for c in recs)
+    assert finalize(recs) == [dict(c, holm_p=None, bh_q=None) for c in recs]
+
+
+def test_holm_within_family_and_bh_across_the_build(ctr_comparisons):
+    out = finalize(ctr_comparisons)
+    tested = [c for c in out if c["status"] == "ok" and c["ranked"]]
+    assert {c["model"] for c in tested} == {"Better", "Same", "Flaky"}
+    for metric in ("gauc", "auc", "logloss"):
+        fam = [c for c in tested if c["metric"] == metric]
+        np.testing.assert_allclose([c["holm_p"] for c in fam], S.holm([c["pvalue"] for c in fam]))
+    bh = S.benjamini_hochberg([c["pvalue"] for c in tested])
+    np.testing.assert_allclose([c["bh_q"] for c in tested], bh)
+    oracle = [c for c in out if c["model"] == "Oracle"]
+    assert oracle and all(c["holm_p"] is None and c["bh_q"] is None and not c["ranked"] for c in oracle)
+    assert all(c["holm_p"] is None for c in out if c["status"] != "ok")
+    assert all(c.get("holm_p") is None for c in ctr_comparisons), "finalize must not modify its input"
+
+
+def test_significance_stage_is_deterministic_strict_json_and_spans_tasks(world, tmp_path):
+    data, runs = world
+    out = tmp_path / "board" / "significance.json"
+    res = significance_stage(PARAMS, runs, data, out, quiet=True)
+    first = out.read_bytes()
+    significance_stage(PARAMS, runs, data, out, quiet=True)
+    assert out.read_bytes() == first
+    assert sorted(p.name for p in out.parent.iterdir()) == ["significance.json"]   # no temporary left
+    loaded = json.loads(first, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
+    assert loaded == res and loaded["dataset"] == DATASET
+    assert loaded["settings"] == {"n_resamples": N_RESAMPLES, "n_cluster_resamples": N_CLUSTER, "seed": 0,
+                                  "alpha": 0.05}
+    comps = loaded["comparisons"]
+    assert {c["task"] for c in comps} == {"ctr", "topk"}
+    ndcg = _get([c for c in comps if c["task"] == "topk"], "Better", "ndcg@10")
+    assert ndcg["diff"] > 0 and ndcg["holm_p"] < 0.05
+    tested = [c for c in comps if c["status"] == "ok" and c["ranked"]]
+    bh = S.benjamini_hochberg([c["pvalue"] for c in tested])
+    np.testing.assert_allclose([c["bh_q"] for c in tested], bh)
+
+
+def test_stale_predictions_raise_a_clear_data_error(world, tmp_path):
+    data, runs = world
+    test = pq.read_table(data / "tasks" / DATASET / "ctr" / "test.parquet").to_pandas()
+    short = test.iloc[:-5].reset_index(drop=True)
+    for s in SEEDS:
+        write_run(tmp_path, "ctr", "Ref", s, test, np.linspace(0.1, 0.9, len(test)))
+    write_run(tmp_path, "ctr", "Stale", 0, short, np.linspace(0.1, 0.9, len(short)))
+    with pytest.raises(DataError, match="Stale/seed0/predictions.parquet.*do not match"):
+        compare_runs(tmp_path, DATASET, "ctr", ["Stale"], "Ref", data, 100, 50, quiet=True)
+
+
+def test_bad_params_say_what_is_missing(world, tmp_path):
+    data, runs = world
+    bad = dict(PARAMS, tasks={"ctr": {"models": ["Ref"]}})
+    with pytest.raises(BenchmarkError, match="tasks.ctr needs"):
+        significance_stage(bad, runs, data, tmp_path / "s.json", quiet=True)
+    with pytest.raises(BenchmarkError, match="unknown task"):
+        significance_stage(dict(PARAMS, tasks={"nope": {"models": [], "reference": "Ref"}}), runs, data,
+                           tmp_path / "s.json", quiet=True)
+    assert not (tmp_path / "s.json").exists()

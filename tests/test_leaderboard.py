@@ -1,0 +1,201 @@
+"""leaderboard.py: results.json holds every run and comparison; the pages are regenerated from it alone."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmark.compare import significance_stage
+from benchmark.errors import DataError
+from benchmark.leaderboard import collect_results, leaderboard_stage, render
+from tests.test_compare import DATASET, ERROR, PARAMS, SEEDS, build_world
+
+RUN_KEYS = {"dataset", "task", "model", "seed", "status", "metrics", "train_seconds", "predict_seconds",
+            "n_params", "device"}
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory):
+    """The synthetic world through significance and leaderboard: (data, runs, leaderboard folder)."""
+    root = tmp_path_factory.mktemp("board")
+    data, runs = build_world(root)
+    significance_stage(PARAMS, runs, data, runs / DATASET / "significance.json", quiet=True)
+    leaderboard_stage(PARAMS, runs, data, root / "leaderboard", quiet=True)
+    return data, runs, root / "leaderboard"
+
+
+@pytest.fixture
+def results(board):
+    return json.loads((board[2] / "results.json").read_text())
+
+
+def _rows(page: str, model: str) -> list[list[str]]:
+    """The cells of every table row whose second cell is `model` (main table first)."""
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in page.splitlines()
+            if line.startswith("|")]
+    return [r for r in rows if len(r) > 1 and r[1] == model]
+
+
+def _row(page: str, model: str) -> list[str]:
+    """The cells of the main table's row of `model`."""
+    rows = _rows(page, model)
+    assert rows, f"no row for {model}"
+    return rows[0]
+
+
+def _pages(folder: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted(folder.glob("*.md"))}
+
+
+def test_stage_writes_results_tables_plots_and_index(board):
+    _, _, out = board
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["README.md", "ctr.md", "ctr.png", "results.json", "topk.md", "topk.png"]
+    assert (out / "ctr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(out.parent.glob(".leaderboard*")), "temporary folders left behind"
+
+
+def test_results_json_holds_every_run_with_the_contract_fields(results):
+    runs = results["runs"]
+    assert all(RUN_KEYS <= set(r) for r in runs)
+    ctr = [(r["model"], r["seed"]) for r in runs if r["task"] == "ctr"]
+    expected = [(m, s) for m in PARAMS["tasks"]["ctr"]["models"] for s in ((0,) if m == "Oracle" else SEEDS)]
+    assert sorted(ctr) == sorted(expected)
+    broken = [r for r in runs if r["model"] == "Broken"]
+    assert broken and all(r["status"] == "failed" and r["error"] == ERROR for r in broken)
+    ok = next(r for r in runs if r["model"] == "Better" and r["seed"] == 1 and r["task"] == "ctr")
+    assert ok["status"] == "ok" and 0.5 < ok["metrics"]["gauc"] <= 1 and ok["train_seconds"] == 1.5 + 1 + 0.25
+    assert results["seeds"] == list(SEEDS) and results["references"] == {"ctr": "Ref", "topk": "Ref"}
+    assert results["reference_rows"] == ["Oracle"]
+    data = results["data"]
+    assert data["synthetic"] is True and data["source_hash"] == "ab" * 32
+    assert data["split"]["test"] == {"first_day": "2025-05-23", "last_day": "2025-05-25", "rows": 3000,
+                                     "hash": "2" * 64}
+    assert data["ingest"]["rows"] == {"click.csv": 1234, "negative.csv": 5678}
+    assert {"python", "platform", "packages", "threads"} <= set(results["environment"])
+    assert {"numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "torch", "dvc"} <= set(
+        results["environment"]["packages"])
+    assert "describe" in results["code_version"] and "commit" in results["code_version"]
+    assert any(c["status"] == "skipped" and c["model"] == "Broken" for c in results["comparisons"])
+
+
+def test_markdown_regenerated_from_results_json_equals_what_was_written(board, results, tmp_path):
+    _, _, out = board
+    render(results, tmp_path)
+    assert _pages(tmp_path) == _pages(out)
+    render(results, tmp_path / "again")
+    assert _pages(tmp_path / "again") == _pages(out)
+    assert (tmp_path / "ctr.png").read_bytes() == (tmp_path / "again" / "ctr.png").read_bytes()
+
+
+def test_main_table_ranks_marks_and_failures(board):
+    page = (board[2] / "ctr.md").read_text()
+    better, ref, same = _row(page, "Better"), _row(page, "Ref"), _row(page, "Same")
+    assert better[0] == "1" and better[2] == "3/3" and "▲" in better
+    assert "reference" in ref and "·" in same
+    assert _row(page, "Flaky")[2] == "2/3"
+    oracle = _row(page, "Oracle")
+    assert oracle[0] == "ref"
+    broken = _row(page, "Broken")
+    assert broken[0] == "—" and broken[3] == f"failed: {ERROR}"
+    ranks = [_row(page, m)[0] for m in ("Better", "Ref", "Same", "Flaky")]
+    assert sorted(ranks) == ["1", "2", "3", "4"]
+    assert "## Breakdown of gauc" in page and "activity=low" in page and "time=peak" in page
+    assert "Broken (all metrics): all runs failed" in page
+    assert "Table 3" in (board[2] / "topk.md").read_text() and "Table 3" not in page
+    readme = (board[2] / "README.md").read_text()
+    assert "synthetic" in readme and "ab" * 32 in readme and "2025-05-23 … 2025-05-25" in readme
+    assert "never ranked" in readme and "Oracle" in readme
+
+
+def _ctr_run(results: dict, model: str, seed: int) -> dict:
+    return next(r for r in results["runs"]
+                if r["task"] == "ctr" and r["model"] == model and r["seed"] == seed)
+
+
+def _ctr_comparison(results: dict, model: str, metric: str) -> dict:
+    return next(c for c in results["comparisons"] if c["task"] == "ctr" and c["model"] == model
+                and c.get("metric") == metric)
+
+
+BREAKDOWN_KEY = "breakdown/time=peak/gauc"
+PERTURBATIONS = {
+    "primary metric of one seed": lambda r: _ctr_run(r, "Same", 1)["metrics"].update(gauc=0.123456),
+    "other metric": lambda r: _ctr_run(r, "Same", 0)["metrics"].update(auc=0.31337),
+    "breakdown value": lambda r: _ctr_run(r, "Same", 0)["metrics"].update({BREAKDOWN_KEY: 0.2468}),
+    "train time": lambda r: _ctr_run(r, "Same", 2).update(train_seconds=987.0),
+    "throughput": lambda r: _ctr_run(r, "Same", 2).update(predict_rows_per_second=4242.0),
+    "parameters": lambda r: [_ctr_run(r, "Same", s).update(n_params=777) for s in SEEDS],
+    "difference": lambda r: _ctr_comparison(r, "Same", "gauc").update(diff=0.5555),
+    "interval": lambda r: _ctr_comparison(r, "Same", "gauc").update(ci_high=0.6666),
+    "Holm p": lambda r: _ctr_comparison(r, "Same", "gauc").update(holm_p=0.0001),
+    "failure": lambda r: _ctr_run(r, "Same", 0).update(status="failed", error="Boom: 42"),
+}
+
+
+@pytest.mark.parametrize("what", sorted(PERTURBATIONS))
+def test_changing_a_number_in_results_json_changes_the_markdown(results, tmp_path, what):
+    render(results, tmp_path / "before")
+    changed = copy.deepcopy(results)
+    PERTURBATIONS[what](changed)
+    render(changed, tmp_path / "after")
+    before, after = (tmp_path / "before" / "ctr.md").read_text(), (tmp_path / "after" / "ctr.md").read_text()
+    assert before != after
+    assert _rows(before, "Same") != _rows(after, "Same"), "the change must land in the model's own rows"
+    for m in ("Better", "Ref", "Broken"):
+        assert [r[1:] for r in _rows(before, m)] == [r[1:] for r in _rows(after, m)], "others must not change"
+
+
+def test_the_new_number_is_the_one_printed(results, tmp_path):
+    changed = copy.deepcopy(results)
+    for s in SEEDS:
+        _ctr_run(changed, "Same", s)["metrics"]["gauc"] = 0.25 + 0.125 * s   # mean 0.375, std 0.125
+    _ctr_comparison(changed, "Same", "gauc").update(diff=-0.0123, ci_low=-0.0456, ci_high=-0.0011,
+                                                    holm_p=0.0123)
+    render(changed, tmp_path)
+    row = _row((tmp_path / "ctr.md").read_text(), "Same")
+    assert "0.3750 ± 0.1250" in row
+    assert "-0.0123 [-0.0456, -0.0011]" in row and "0.012" in row and "▼" in row
+    assert row[0] == "4", "the lowest mean of the four ranked models"
+
+
+def test_stage_failure_leaves_the_previous_leaderboard_untouched(board, tmp_path):
+    data, runs, out = board
+    before = _pages(out)
+    with pytest.raises(DataError, match="significance"):
+        leaderboard_stage(PARAMS, runs, data, out, quiet=True, significance=tmp_path / "missing.json")
+    assert _pages(out) == before
+
+
+def test_significance_inside_the_leaderboard_folder_is_carried_over(board, tmp_path):
+    data, runs, _ = board
+    out = tmp_path / "lb"
+    significance_stage(PARAMS, runs, data, out / "significance.json", quiet=True)
+    sig = (out / "significance.json").read_bytes()
+    leaderboard_stage(PARAMS, runs, data, out, quiet=True, significance=out / "significance.json")
+    assert (out / "significance.json").read_bytes() == sig
+    assert json.loads((out / "results.json").read_text())["comparisons"] == json.loads(sig)["comparisons"]
+
+
+def test_collect_refuses_a_significance_file_of_another_dataset(board, tmp_path):
+    data, runs, _ = board
+    sig = json.loads((runs / DATASET / "significance.json").read_text())
+    sig["dataset"] = "sim-small-s0"
+    (tmp_path / "s.json").write_text(json.dumps(sig))
+    with pytest.raises(DataError, match="not 'sim-tiny-s0'"):
+        collect_results(runs, DATASET, PARAMS, data, significance=tmp_path / "s.json")
+
+
+def test_a_listed_model_that_never_ran_is_shown_as_failed(board, tmp_path):
+    data, runs, _ = board
+    params = copy.deepcopy(PARAMS)
+    params["tasks"]["ctr"]["models"].append("Ghost")
+    leaderboard_stage(params, runs, data, tmp_path / "lb", quiet=True)
+    res = json.loads((tmp_path / "lb" / "results.json").read_text())
+    ghost = [r for r in res["runs"] if r["model"] == "Ghost"]
+    assert len(ghost) == 1 and ghost[0]["status"] == "failed" and "no run found" in ghost[0]["error"]
+    row = _row((tmp_path / "lb" / "ctr.md").read_text(), "Ghost")
+    assert row[0] == "—" and row[3].startswith("failed: no run found")

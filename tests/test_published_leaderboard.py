@@ -1,0 +1,33 @@
+"""The committed leaderboard/ is exactly what its own results.json renders to (never typed by hand)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from benchmark.leaderboard import render
+
+REPO = Path(__file__).resolve().parents[1]
+BOARD = REPO / "leaderboard"
+
+
+def test_committed_markdown_is_regenerated_from_committed_results(tmp_path):
+    results = json.loads((BOARD / "results.json").read_text())
+    written = render(results, tmp_path)
+    pages = sorted(p.name for p in written if p.suffix == ".md")
+    assert pages == sorted(p.name for p in BOARD.glob("*.md"))
+    for name in pages:
+        assert (tmp_path / name).read_text() == (BOARD / name).read_text(), f"leaderboard/{name} is stale"
+
+
+def test_committed_results_are_the_default_pipelines(tmp_path):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    results = json.loads((BOARD / "results.json").read_text())
+    assert results["dataset"] == params["dataset"]
+    assert results["seeds"] == params["seeds"]
+    for task, spec in params["tasks"].items():
+        assert results["tasks"][task]["models"] == spec["models"]
+        assert results["references"][task] == spec["reference"]
+    assert all(r["status"] == "ok" for r in results["runs"]), [r for r in results["runs"] if r["status"] != "ok"]
