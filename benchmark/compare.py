@@ -173,18 +173,25 @@ def _per_user(model: pd.DataFrame, ref: pd.DataFrame, n_resamples: int, seed: in
             "n_resamples": n_resamples}
 
 
+FAST_BOOTSTRAP = ("auc", "normalized_gini", "logloss", "mae")  # exact weighted paths in cluster_bootstrap_ci
+
+
 def _global(plan: MetricPlan, labels: np.ndarray, users: np.ndarray, a: np.ndarray, b: np.ndarray,
-            n_resamples: int, seed: int) -> dict:
-    """User-cluster randomisation test and cluster bootstrap interval of metric(a) − metric(b)."""
+            n_resamples: int, seed: int, n_bootstrap_recompute: int = 200) -> dict:
+    """User-cluster randomisation test and cluster bootstrap interval of metric(a) − metric(b).
+
+    The interval of a metric without an exact weighted bootstrap path (xauc) recomputes the metric per
+    resample; it uses min(n_resamples, n_bootstrap_recompute) resamples. The test always uses n_resamples."""
     if plan.fn == "logloss" and not (((a >= 0) & (a <= 1)).all() and ((b >= 0) & (b <= 1)).all()):
         raise MetricInputError("scores outside [0, 1]: LogLoss is undefined for this pair")
     test = S.cluster_randomization_test(labels, a, b, users, plan.fn, n_resamples=n_resamples, seed=seed)
-    ci = S.cluster_bootstrap_ci(labels, a, b, users, plan.fn, n_resamples=n_resamples, seed=seed)
+    n_boot = n_resamples if plan.fn in FAST_BOOTSTRAP else min(n_resamples, n_bootstrap_recompute)
+    ci = S.cluster_bootstrap_ci(labels, a, b, users, plan.fn, n_resamples=n_boot, seed=seed)
     f = getattr(M, plan.fn)
     out = {"diff": float(test.estimate), "ci_low": ci.low, "ci_high": ci.high, "pvalue": _p(test),
            "test": GLOBAL_TEST, "n_users": int(test.n), "t_test_p": None, "delong_p": None,
            "model_value": float(f(labels, a)), "reference_value": float(f(labels, b)),
-           "n_resamples": n_resamples}
+           "n_resamples": n_resamples, "n_bootstrap": n_boot}
     if plan.delong:
         out["delong_p"] = _p(S.delong(labels, a, b))
     return out
@@ -199,7 +206,7 @@ def _skipped(dataset: str, task: str, model: str, reference: str, reason: str, m
 def compare_runs(runs_root: Path, dataset: str, task: str, models: list[str], reference: str,
                  data_root: Path = Path("data"), n_resamples: int = 10000, n_cluster_resamples: int = 1000,
                  seed: int = 0, seeds: Iterable[int] | None = None, unranked: Iterable[str] = (),
-                 quiet: bool = False) -> list[dict]:
+                 quiet: bool = False, n_bootstrap_recompute: int = 200) -> list[dict]:
     """Every model vs `reference` on one task's test split: one record per (model, tested metric).
 
     Only runs with status "ok" count (`seeds` restricts which seed folders are read). A model with no
@@ -249,7 +256,7 @@ def compare_runs(runs_root: Path, dataset: str, task: str, models: list[str], re
                 else:
                     scores = seed_mean_scores(folders, plan.column, sample_ids)
                     res = _global(plan, test[plan.label].to_numpy(dtype=np.float64), users, scores,
-                                  ref_scores[plan.column], n_cluster_resamples, seed)
+                                  ref_scores[plan.column], n_cluster_resamples, seed, n_bootstrap_recompute)
             except MetricInputError as e:
                 records.append(_skipped(dataset, task, model, reference, str(e), plan.metric, ranked))
                 continue
@@ -329,6 +336,7 @@ def significance_settings(params: dict) -> dict:
     block = params.get("significance") or {}
     return {"n_resamples": int(block.get("n_resamples", 10000)),
             "n_cluster_resamples": int(block.get("n_cluster_resamples", 1000)),
+            "n_bootstrap_recompute": int(block.get("n_bootstrap_recompute", 200)),
             "seed": int(block.get("seed", 0)), "alpha": float(block.get("alpha", 0.05))}
 
 
@@ -354,7 +362,8 @@ def significance_stage(params: dict, runs_root: Path, data_root: Path, out: Path
         log(quiet, f"significance: {dataset}/{task}: {len(spec['models'])} models vs {spec['reference']}")
         comparisons += compare_runs(Path(runs_root), dataset, task, spec["models"], spec["reference"],
                                     Path(data_root), settings["n_resamples"], settings["n_cluster_resamples"],
-                                    settings["seed"], seeds=seeds, unranked=unranked, quiet=quiet)
+                                    settings["seed"], seeds=seeds, unranked=unranked, quiet=quiet,
+                                    n_bootstrap_recompute=settings["n_bootstrap_recompute"])
     result = {"dataset": dataset, "settings": settings, "comparisons": finalize(comparisons)}
     write_json_atomic(result, Path(out))
     n_ok = sum(c["status"] == "ok" for c in comparisons)

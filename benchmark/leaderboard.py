@@ -183,8 +183,28 @@ def collect_results(runs_root: Path, dataset: str, params: dict, data_root: Path
         "tasks": tasks,
         "runs": collect_runs(runs_root, dataset, params),
         "comparisons": list(sig.get("comparisons") or []),
+        "models": model_cards(params, plan),
     }
     return json_clean(results)
+
+
+def model_cards(params: dict, plan: dict) -> dict[str, dict]:
+    """Per listed model: its class, params and the first paragraph of the class docstring. A class that
+    cannot be imported gets about=None: a broken model fails its own runs, never the leaderboard."""
+    from benchmark.interface import load_class, registered_models
+
+    registry = registered_models(params)
+    cards = {}
+    for model in dict.fromkeys(m for spec in plan.values() for m in spec["models"]):
+        spec = registry.get(model, {"class": None, "params": {}})
+        about = None
+        try:
+            doc = load_class(spec["class"]).__doc__ if spec["class"] else None
+            about = " ".join(doc.strip().split("\n\n")[0].split()) if doc else None
+        except Exception:  # noqa: BLE001 - reported as unknown, the runs say why
+            about = None
+        cards[model] = {"class": spec["class"], "params": spec["params"], "about": about}
+    return cards
 
 
 # ---------------------------------------------------------------------------------------------
@@ -552,6 +572,15 @@ def render_index(results: dict, pages: dict[str, str]) -> str:
         "across the build.",
         _legend(results),
         _reference_rows_text(results),
+    ]
+    cards = results.get("models") or {}
+    if cards:
+        parts += ["## Models",
+                  "Simple baselines: docs/runs.md; RecBole's models (trained on the harness's split, features "
+                  "and metrics; soft labels on watch_time and gift_price): docs/recbole.md.",
+                  _table([[m, f"`{c.get('class') or DASH}`", c.get("about") or DASH] for m, c in cards.items()],
+                         ["model", "class", "about"])]
+    parts += [
         "## Code and environment",
         f"Code version: `{code.get('describe') or DASH}` (commit `{code.get('commit') or DASH}`"
         f"{', with uncommitted changes' if code.get('local_changes') else ''}, package "

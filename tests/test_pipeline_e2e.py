@@ -32,6 +32,11 @@ def tiny_repo(tmp_path_factory):
     _copy_repo(repo)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["dataset"] = "sim-tiny-s0"
+    for block in params["models"].values():  # RecBole models: one short epoch each keeps CI inside its budget
+        if block["class"].startswith("baselines.recbole:"):
+            block["params"]["epochs"] = 1
+            if block["class"].endswith("ContextModel"):
+                block["params"]["max_train_rows"] = 5000
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     dvc = [sys.executable, "-m", "dvc"]
