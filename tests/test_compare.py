@@ -270,8 +270,8 @@ def test_significance_stage_is_deterministic_strict_json_and_spans_tasks(world, 
     assert sorted(p.name for p in out.parent.iterdir()) == ["significance.json"]   # no temporary left
     loaded = json.loads(first, parse_constant=lambda c: pytest.fail(f"non-strict JSON constant {c}"))
     assert loaded == res and loaded["dataset"] == DATASET
-    assert loaded["settings"] == {"n_resamples": N_RESAMPLES, "n_cluster_resamples": N_CLUSTER, "seed": 0,
-                                  "alpha": 0.05}
+    assert loaded["settings"] == {"n_resamples": N_RESAMPLES, "n_cluster_resamples": N_CLUSTER,
+                                  "n_bootstrap_recompute": 200, "seed": 0, "alpha": 0.05}
     comps = loaded["comparisons"]
     assert {c["task"] for c in comps} == {"ctr", "topk"}
     ndcg = _get([c for c in comps if c["task"] == "topk"], "Better", "ndcg@10")
