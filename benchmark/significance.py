@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import stats
+from scipy import sparse, stats
 
 from benchmark import metrics as M
 from benchmark.metrics import MetricInputError
@@ -24,6 +24,7 @@ __all__ = [
 ]
 
 _CHUNK = 1 << 22           # elements per resampling block: bounds memory, fixed so results are seed-exact
+_PAIR_USERS = 4096         # cluster bootstrap of AUC by user-pair counts up to this many users (128 MB)
 _REL_TOL = 1e-9            # resample ties with the observed statistic count as hits (float noise)
 _BYTE_BITS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(np.float64)
 
@@ -344,6 +345,38 @@ def _swap_contributions(kind: str, y: np.ndarray, a: np.ndarray, b: np.ndarray, 
     return np.bincount(codes[order % n], weights=sigma * k, minlength=n_users) / scale
 
 
+def _auc_pair_counts(y: np.ndarray, s: np.ndarray, codes: np.ndarray, n_users: int) -> np.ndarray:
+    """K with K[u, v] = 2 × #(positive of u, negative of v) pairs ordered correctly (ties count 1), so the
+    AUC numerator under user multiplicities w is wᵀKw / 2. Integer-valued float64: every product and sum
+    of it is exact, and the bootstrap equals the per-sample path bit for bit."""
+    pos_s = np.unique(s[y == 1])                      # the distinct positive scores: K's inner index
+    neg_user, neg_s = codes[y == 0], s[y == 0]
+    out, below = np.zeros((n_users, n_users)), np.zeros(n_users)
+    if pos_s.size == 0:
+        return out
+    first = np.searchsorted(pos_s, neg_s, side="right")  # positive scores from here on lie strictly above
+    tie = np.where((first > 0) & (pos_s[np.maximum(first - 1, 0)] == neg_s), first - 1, -1)
+    pos_user, pos_col = codes[y == 1], np.searchsorted(pos_s, s[y == 1])
+    width = max(1, _CHUNK // n_users)
+    for k0 in range(0, pos_s.size, width):
+        k1 = min(k0 + width, pos_s.size)
+        # ct[k, v] = 2·#negatives of v strictly below positive score k + #negatives of v tied with it
+        m = (first >= k0) & (first < k1)
+        ct = np.bincount((first[m] - k0) * n_users + neg_user[m], minlength=(k1 - k0) * n_users)
+        ct = np.cumsum(ct.reshape(k1 - k0, n_users), axis=0, dtype=np.float64)
+        ct += below
+        below = ct[-1].copy()
+        ct *= 2.0
+        t = (tie >= k0) & (tie < k1)
+        ct += np.bincount((tie[t] - k0) * n_users + neg_user[t], minlength=(k1 - k0) * n_users
+                          ).reshape(k1 - k0, n_users)
+        p = (pos_col >= k0) & (pos_col < k1)
+        counts = sparse.csr_matrix((np.ones(int(p.sum())), (pos_user[p], pos_col[p] - k0)),
+                                   shape=(n_users, k1 - k0))
+        out += counts @ ct
+    return out
+
+
 def cluster_randomization_test(labels: ArrayLike, scores_a: ArrayLike, scores_b: ArrayLike, groups: ArrayLike,
                                metric: str | Callable[[np.ndarray, np.ndarray], float],
                                n_resamples: int = 1000, seed: int = 0) -> TestResult:
@@ -384,9 +417,10 @@ def cluster_bootstrap_ci(labels: ArrayLike, scores_a: ArrayLike, scores_b: Array
                          metric: str | Callable[[np.ndarray, np.ndarray], float], n_resamples: int = 1000,
                          seed: int = 0, alpha: float = 0.05) -> Interval:
     """Percentile interval of metric(labels, a) − metric(labels, b), resampling users with replacement
-    (a user drawn k times contributes all its samples k times). auc and normalized_gini use integer
-    sample weights on one sort per model (exact, O(n) per resample), logloss and mae per-user sums;
-    other metrics are recomputed on the repeated samples."""
+    (a user drawn k times contributes all its samples k times). auc with up to _PAIR_USERS users is a
+    quadratic form in the user multiplicities (_auc_pair_counts); otherwise auc and normalized_gini use
+    integer sample weights on one sort per model (exact, O(n) per resample), logloss and mae per-user
+    sums; other metrics are recomputed on the repeated samples."""
     fn = "cluster_bootstrap_ci"
     f, fast = _metric(metric, fn)
     y, a, b, codes, n_users = _cluster_inputs(labels, scores_a, scores_b, groups, fn)
@@ -407,6 +441,17 @@ def cluster_bootstrap_ci(labels: ArrayLike, scores_a: ArrayLike, scores_b: Array
         for start in range(0, bsz, rows):
             mult = np.stack([draw() for _ in range(min(rows, bsz - start))])
             out[start:start + mult.shape[0]] = (mult @ per_user) / (mult @ size)
+    elif fast == "auc" and n_users <= _PAIR_USERS:   # AUC = wᵀKw / (w·P)(w·N): one matrix product
+        k2a, k2b = _auc_pair_counts(y, a, codes, n_users), _auc_pair_counts(y, b, codes, n_users)
+        pos = np.bincount(codes, weights=y, minlength=n_users)
+        neg = np.bincount(codes, minlength=n_users) - pos
+        rows = max(1, _CHUNK // n_users)
+        for start in range(0, bsz, rows):
+            w = np.stack([draw() for _ in range(min(rows, bsz - start))])
+            pairs = (w @ pos) * (w @ neg)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[start:start + w.shape[0]] = (0.5 * ((w @ k2a) * w).sum(axis=1) / pairs
+                                                 - 0.5 * ((w @ k2b) * w).sum(axis=1) / pairs)
     elif fast in ("auc", "normalized_gini"):
         n = y.size
         sa, sb = _Sorted(fast, y, a, codes), _Sorted(fast, y, b, codes)

@@ -103,6 +103,13 @@ def test_live_index_returns_exactly_the_live_streamers():
     probe = rng.integers(0, 60, 300)
     assert idx.is_live(probe, q).tolist() == [bool(((sm == p) & (st <= t) & (t < en)).any())
                                               for p, t in zip(probe, q, strict=True)]
+    # count (merged live spans) = the candidate sets' sizes, with overlapping, empty and inverted rooms
+    en2 = en.copy()
+    en2[::7] = st[::7]
+    en2[3::11] = st[3::11] - 1
+    q2 = np.concatenate([q, st[:50], en2[:50]])
+    idx2 = LiveIndex(np.arange(500), sm, st, en2)
+    assert idx2.count(q2).tolist() == np.diff(idx2.candidates(q2)[0]).tolist()
 
 
 def test_vocab_maps_unseen_to_zero():

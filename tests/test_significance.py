@@ -197,6 +197,22 @@ def test_cluster_randomization_matches_exact_enumeration(seed):
         assert _mc_close(res.pvalue, exact, 20000), (name, res.pvalue, exact)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_auc_bootstrap_pair_counts_equal_per_sample_path(seed, monkeypatch):
+    """The user-pair-count path (wᵀKw) gives the per-sample path's interval bit for bit, ties and
+    column chunks included."""
+    rng = np.random.default_rng(seed)
+    n, n_users = int(rng.integers(100, 3000)), int(rng.integers(2, 80))
+    users = rng.integers(0, n_users, n) * 7 + 3
+    y = (rng.random(n) < 0.3).astype(float)
+    a, b = np.round(rng.random(n) + 0.3 * y, 2), np.round(rng.random(n) * 0.5 + 0.1 * y, 1)
+    monkeypatch.setattr(S, "_CHUNK", int(rng.integers(1, 400)) * n_users)   # several column chunks
+    pairs = S.cluster_bootstrap_ci(y, a, b, users, "auc", n_resamples=150, seed=seed)
+    monkeypatch.setattr(S, "_PAIR_USERS", 0)
+    samples = S.cluster_bootstrap_ci(y, a, b, users, "auc", n_resamples=150, seed=seed)
+    assert (pairs.low, pairs.high, pairs.n_valid) == (samples.low, samples.high, samples.n_valid)
+
+
 def test_cluster_bootstrap_interval_brackets_estimate():
     labels, a, b, users = aa_check.simulate_pair(np.random.default_rng(0), n_users=200, shift=0.5)
     ci = S.cluster_bootstrap_ci(labels, a, b, users, "auc", n_resamples=300)

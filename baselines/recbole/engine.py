@@ -60,16 +60,46 @@ def make_config(model: str, work_dir: Path, seed: int, device: str, quiet: bool,
     return config
 
 
-class Fitted:
-    """A trained RecBole model with the dataset whose vocabularies map new rows onto its ids."""
+class Prepared:
+    """RecBole's dataset and its train/valid/test dataloaders, built once from the atomic files."""
 
     def __init__(self, config: Config, work_dir: Path):
         self.config, self.work_dir = config, Path(work_dir).resolve()
-        self.epoch_seconds: list[float] = []  # training + valid evaluation, per epoch
         with session(work_dir):
             self.dataset = create_dataset(config)
             self.train_data, self.valid_data, self.test_data = data_preparation(config, self.dataset)
+
+    def _splits(self):
+        return (("train", self.train_data), ("valid", self.valid_data), ("test", self.test_data))
+
+    def check_rows(self, field: str, values: dict[str, np.ndarray]) -> None:
+        """Each split's `field` must equal `values[split]` in file row order: the proof that RecBole kept
+        the atomic files' rows as written (no filtering, no re-sorting), so labels can be swapped."""
+        for name, loader in self._splits():
+            have = loader._dataset.inter_feat[field].numpy()
+            if have.shape != np.shape(values[name]) or not np.array_equal(have, np.float32(values[name])):
+                raise RuntimeError(f"RecBole's {name} split does not hold the atomic file's rows in order "
+                                   f"({len(have)} rows vs {len(values[name])}): labels cannot be swapped")
+
+    def relabel(self, field: str, values: dict[str, np.ndarray]) -> None:
+        """Replace `field` in each split by `values[split]` (file row order), for the next label's model."""
+        for name, loader in self._splits():
+            loader._dataset.inter_feat[field] = torch.as_tensor(np.asarray(values[name], np.float32))
+
+
+class Fitted:
+    """A trained RecBole model with the dataset whose vocabularies map new rows onto its ids."""
+
+    def __init__(self, config: Config, work_dir: Path, prepared: Prepared | None = None):
+        self.config, self.work_dir = config, Path(work_dir).resolve()
+        self.epoch_seconds: list[float] = []  # training + valid evaluation, per epoch
+        self.prepared = prepared or Prepared(config, work_dir)
+        self.dataset = self.prepared.dataset
+        self.train_data, self.valid_data = self.prepared.train_data, self.prepared.valid_data
+        self.test_data = self.prepared.test_data
+        with session(work_dir):
             init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+            self.train_data.generator.manual_seed(config["seed"])  # each model shuffles as if its loader were new
             self.model = get_model(config["model"])(config, self.train_data._dataset).to(config["device"])
             self.trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, self.model)
 

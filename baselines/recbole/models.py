@@ -29,14 +29,24 @@ from baselines.recbole.atomic import (
     seq_tokens,
     write_atomic,
 )
-from baselines.recbole.engine import DATASET_NAME, Fitted, make_config
+from baselines.recbole.engine import DATASET_NAME, Fitted, Prepared, make_config
 from benchmark.interface import Baseline, Candidates, Context
+from benchmark.metrics import ndcg_gains, target_rank
 
 HISTORY_CTR = ("DIN", "DIEN")
 SEQUENTIAL_TOPK = ("GRU4Rec", "SASRec")
 MULTI = ("click", "long_view", "like", "comment", "gift")
 REGRESSION = {"watch_time": "watch_s", "gift_price": "gift_value"}
 QUERY_CHUNK = 256
+LABEL = "label"          # the one label column of the atomic files; each label's values are swapped in
+PLACEHOLDER_ROWS = 64    # the test file RecBole insists on: never evaluated
+
+
+def _subsample(df: pd.DataFrame, cap: int | None, rng: np.random.Generator) -> pd.DataFrame:
+    """A seeded random subsample of at most `cap` rows, kept in time order (all rows when cap is None)."""
+    if cap is None or len(df) <= cap:
+        return df
+    return df.iloc[np.sort(rng.choice(len(df), int(cap), replace=False))]
 
 
 def _common(p: dict[str, Any]) -> dict[str, Any]:
@@ -52,20 +62,21 @@ class _RecBoleBaseline(Baseline):
     def __init__(self, model: str = "DeepFM", epochs: int = 10, stopping_step: int = 2, embedding_size: int = 64,
                  train_batch_size: int = 2048, eval_batch_size: int = 8192, learning_rate: float = 1e-3,
                  hist_len: int = 20, use_profiles: bool = True, max_train_rows: int | None = None,
-                 settings: dict | None = None):
+                 max_valid_rows: int | None = None, settings: dict | None = None):
         super().__init__(model=model, epochs=epochs, stopping_step=stopping_step, embedding_size=embedding_size,
                          train_batch_size=train_batch_size, eval_batch_size=eval_batch_size,
                          learning_rate=learning_rate, hist_len=hist_len, use_profiles=use_profiles,
-                         max_train_rows=max_train_rows, settings=settings)
+                         max_train_rows=max_train_rows, max_valid_rows=max_valid_rows, settings=settings)
         self.fitted: dict[str, Fitted] = {}
         self.epoch_seconds: list[float] = []
 
-    def _entity_files(self, files: Path, store, users: np.ndarray, streamers: np.ndarray) -> dict[str, list[str]]:
+    def _entity_files(self, files: Path, store, users: np.ndarray, streamers: np.ndarray,
+                      use_profiles: bool) -> dict[str, list[str]]:
         """klb.user / klb.item with every known id (profile tokens when use_profiles); their load_col."""
         cols: dict[str, list[str]] = {}
         for kind, suffix, ids in (("user", "user", users), ("streamer", "item", streamers)):
             ids = np.unique(ids)
-            frame = (profile_frame(store, kind, ids) if self.params["use_profiles"]
+            frame = (profile_frame(store, kind, ids) if use_profiles
                      else pd.DataFrame({"user_id" if kind == "user" else "item_id": ids}))
             write_atomic(files / f"{DATASET_NAME}.{suffix}", {c: ("token", frame[c].to_numpy()) for c in frame})
             cols[suffix] = list(frame.columns)
@@ -81,17 +92,20 @@ class ContextModel(_RecBoleBaseline):
 
     tasks = ("ctr", "multi_behavior", "watch_time", "gift_price")
 
+    def _labels(self, task: str) -> tuple[str, ...]:
+        return ("target",) if task in REGRESSION else MULTI if task == "multi_behavior" else ("click",)
+
     def _targets(self, df: pd.DataFrame, task: str) -> dict[str, np.ndarray]:
         if task in REGRESSION:
             y = np.log1p(df[REGRESSION[task]].to_numpy(np.float64))
             return {"target": np.clip(y / self.scale, 0.0, 1.0)}
-        return {k: df[k].to_numpy(np.float64) for k in (MULTI if task == "multi_behavior" else ("click",))}
+        return {k: df[k].to_numpy(np.float64) for k in self._labels(task)}
 
-    def _history(self, store, df: pd.DataFrame, rng: np.random.Generator | None):
+    def _history(self, store, df: pd.DataFrame, rng: np.random.Generator):
         items, counts = history_matrix(store, df["user_id"].to_numpy(), df["ts"].to_numpy(), self.params["hist_len"])
         seqs = {"item_id_list": items}
         if self.params["model"] == "DIEN":  # DIEN's auxiliary loss needs a negative per history position
-            neg = self.neg_pool[(rng or np.random.default_rng(0)).integers(0, self.neg_pool.size, items.shape)]
+            neg = self.neg_pool[rng.integers(0, self.neg_pool.size, items.shape)]
             seqs["neg_item_id_list"] = np.where(items >= 0, neg, -1)
         return seqs, counts
 
@@ -100,57 +114,66 @@ class ContextModel(_RecBoleBaseline):
 
     def fit_recbole(self, train: pd.DataFrame, valid: pd.DataFrame, ctx: Context,
                     recbole_test: pd.DataFrame | None = None) -> None:
-        """Train one RecBole model per label. RecBole insists on a test file: valid stands in for it, or
-        `recbole_test` (with labels) for the parity check against RecBole's own trainer.evaluate."""
+        """Train one RecBole model per label on one dataset build (only the label column differs).
+
+        RecBole insists on a test file: a few valid rows stand in for it, or `recbole_test` (with labels)
+        for the parity check against RecBole's own trainer.evaluate."""
         store, files = ctx.features, ctx.work_dir / DATASET_NAME
         history_model = self.params["model"] in HISTORY_CTR
         rng = np.random.default_rng(ctx.seed)
-        cap = self.params["max_train_rows"]
-        if cap is not None and len(train) > cap:  # a seeded random subsample, kept in time order
-            train = train.iloc[np.sort(rng.choice(len(train), int(cap), replace=False))]
+        train = _subsample(train, self.params["max_train_rows"], rng)
+        valid = _subsample(valid, self.params["max_valid_rows"], rng)
         self.neg_pool = np.unique(train["streamer_id"].to_numpy())
         if ctx.task in REGRESSION:
             self.scale = max(float(np.log1p(train[REGRESSION[ctx.task]].to_numpy(np.float64)).max()), 1e-6)
+        parts = {"train": train, "valid": valid,
+                 "test": valid.iloc[:PLACEHOLDER_ROWS] if recbole_test is None else recbole_test}
         frames = {}
-        for name, df in (("train", train), ("valid", valid), ("test", recbole_test)):
-            if df is None:
-                frames[name] = frames["valid"]
-                continue
+        for name, df in parts.items():
             tokens, floats = context_frame(df, store)
             if name == "train":
                 self.scaler = TrainScaler().fit(floats)
-            frames[name] = (df, tokens, self.scaler.transform(floats))
-        for name in SPLIT_FILES:
-            df, tokens, floats = frames[name]
+            frames[name] = (tokens, self.scaler.transform(floats))
+        labels = {name: self._targets(df, ctx.task) for name, df in parts.items()}
+        first = self._labels(ctx.task)[0]
+        for name, df in parts.items():
+            tokens, floats = frames[name]
             cols: dict[str, tuple[str, Any]] = {c: ("token", tokens[c].to_numpy()) for c in tokens}
             if history_model:
                 seqs, _ = self._history(store, df, rng)
                 cols.update({k: ("token_seq", seq_tokens(v, (v >= 0).sum(axis=1))) for k, v in seqs.items()})
             else:
                 cols.update({c: ("float", floats[c].to_numpy()) for c in floats})
-            cols.update({k: ("float", v) for k, v in self._targets(df, ctx.task).items()})
+            cols[LABEL] = ("float", labels[name][first])
             write_atomic(files / f"{DATASET_NAME}.{name}.inter", cols)
         entity_cols = self._entity_files(files, store, np.concatenate([train["user_id"], valid["user_id"]]),
-                                         np.concatenate([train["streamer_id"], valid["streamer_id"]]))
-        float_cols = [] if history_model else list(frames["train"][2].columns)
-        token_cols = ["user_id", "item_id"] if history_model else list(frames["train"][1].columns)
+                                         np.concatenate([train["streamer_id"], valid["streamer_id"]]),
+                                         self.params["use_profiles"])
+        float_cols = [] if history_model else list(frames["train"][1].columns)
+        token_cols = ["user_id", "item_id"] if history_model else list(frames["train"][0].columns)
         seq_cols = (["item_id_list"] + (["neg_item_id_list"] if self.params["model"] == "DIEN" else [])
                     if history_model else [])
-        for label in self._targets(train.head(1), ctx.task):
-            regression = ctx.task in REGRESSION
-            settings = {
-                **_common(self.params), "LABEL_FIELD": label, "threshold": None,
-                "load_col": {"inter": token_cols + float_cols + seq_cols + [label], **entity_cols},
-                "numerical_features": float_cols, "train_neg_sample_args": None,
-                "eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "order": "TO" if history_model else "RO",
-                              "group_by": None, "mode": "labeled"},
-                "metrics": ["AUC", "LogLoss"], "valid_metric": "LogLoss" if regression else "AUC",
-                "valid_metric_bigger": not regression,
-            }
-            if history_model:
-                settings["alias_of_item_id"] = seq_cols
+        regression = ctx.task in REGRESSION
+        settings = {
+            **_common(self.params), "LABEL_FIELD": LABEL, "threshold": None,
+            "load_col": {"inter": token_cols + float_cols + seq_cols + [LABEL], **entity_cols},
+            "numerical_features": float_cols, "train_neg_sample_args": None,
+            "eval_args": {"split": {"RS": [0.8, 0.1, 0.1]}, "order": "TO" if history_model else "RO",
+                          "group_by": None, "mode": "labeled"},
+            "metrics": ["AUC", "LogLoss"], "valid_metric": "LogLoss" if regression else "AUC",
+            "valid_metric_bigger": not regression,
+        }
+        if history_model:
+            settings["alias_of_item_id"] = seq_cols
+        prepared = None
+        for label in self._labels(ctx.task):
             config = make_config(self.params["model"], ctx.work_dir, ctx.seed, ctx.device, ctx.quiet, settings)
-            fitted = Fitted(config, ctx.work_dir)
+            if prepared is None:
+                prepared = Prepared(config, ctx.work_dir)
+                prepared.check_rows(LABEL, {name: y[label] for name, y in labels.items()})
+            else:
+                prepared.relabel(LABEL, {name: y[label] for name, y in labels.items()})
+            fitted = Fitted(config, ctx.work_dir, prepared)
             fitted.fit_early_stopped()
             self.fitted[label] = fitted
 
@@ -204,8 +227,7 @@ class RankingModel(_RecBoleBaseline):
         rows["test"] = rows["valid"]  # a placeholder RecBole requires; test queries are scored in score_candidates
         for name in SPLIT_FILES:
             write_atomic(files / f"{DATASET_NAME}.{name}.inter", rows[name])
-        self.params["use_profiles"] = False
-        entity_cols = self._entity_files(files, store, log["user_id"], store.live_index.streamer_id)
+        entity_cols = self._entity_files(files, store, log["user_id"], store.live_index.streamer_id, False)
         seq = self._sequential()
         general_neg = {"distribution": "uniform", "sample_num": 1, "alpha": 1.0, "dynamic": False, "candidate_num": 0}
         settings = {
@@ -244,21 +266,20 @@ class RankingModel(_RecBoleBaseline):
         self.best_valid_ndcg = float(best)
 
     def _valid_ndcg(self, valid: pd.DataFrame, ctx: Context) -> float:
+        """NDCG@10 of the valid queries over all their live candidates, by the harness's rank rule."""
         _reset_cache(self.fitted["model"].model)
         ts, targets = valid["ts"].to_numpy(), valid["target_streamer_id"].to_numpy()
-        gains = np.zeros(len(valid))
+        ranks = np.full(len(valid), 11.0)  # a target not live at its query time (none should be): gain 0
         for sl, (offsets, streamer, live) in ctx.features.live_index.iter_candidates(ts, QUERY_CHUNK):
             cand = Candidates(offsets, streamer, live)
             scores = self.score_candidates(valid.iloc[sl].reset_index(drop=True), cand, ctx)
             q = cand.query_index
             is_t = streamer == targets[sl][q]
-            t_score = np.full(offsets.size - 1, np.inf)
+            t_score = np.zeros(offsets.size - 1)
             t_score[q[is_t]] = scores[is_t]
-            higher = np.bincount(q, scores > t_score[q], minlength=offsets.size - 1)
-            equal = np.bincount(q, (scores == t_score[q]) & ~is_t, minlength=offsets.size - 1)
-            rank = 1 + higher + 0.5 * equal
-            gains[sl] = np.where(np.isfinite(t_score) & (rank <= 10), 1.0 / np.log2(rank + 1), 0.0)
-        return float(gains.mean()) if gains.size else 0.0
+            found = np.bincount(q[is_t], minlength=offsets.size - 1) > 0
+            ranks[sl] = np.where(found, target_rank(t_score, scores, offsets, target_included=True), 11.0)
+        return float(ndcg_gains(ranks, 10).mean()) if ranks.size else 0.0
 
     def score_candidates(self, queries: pd.DataFrame, candidates: Candidates, ctx: Context) -> np.ndarray:
         fitted = self.fitted["model"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.features.keys import TIME_BITS, KeyCoder, searchsorted_many
+from benchmark.features.keys import SORT_MIN, TIME_BITS, KeyCoder, unpermute
 
 
 class CumulativeIndex:
@@ -39,18 +39,31 @@ class CumulativeIndex:
     def query_codes(self, codes: np.ndarray, found: np.ndarray, ts: np.ndarray,
                     sinces: list[np.ndarray | None], order: np.ndarray | None = None
                     ) -> list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
-        """`query` for already coded entities and several window starts at once (one per `sinces`),
-        sharing the binary search for `ts`; `order` sorts keys(codes, ts) (computed when omitted)."""
-        hi_key = self.coder.keys(codes, ts)
-        if order is None and hi_key.size:
-            order = np.argsort(hi_key, kind="stable")
-        hi = searchsorted_many(self.keys, hi_key, order=order)
+        """`query` for already coded entities and several window starts at once (one per `sinces`).
+
+        Answered in `order` (a permutation that sorts keys(codes, ts), or nearly: computed when omitted),
+        where every binary search and prefix look-up walks memory forwards, then put back in query order.
+        """
+        codes, ts = np.asarray(codes, dtype=np.int64), np.asarray(ts, dtype=np.int64)
+        if codes.size < SORT_MIN:
+            return self.query_sorted(codes, found, ts, sinces)
+        if order is None:
+            order = np.argsort(self.coder.keys(codes, ts))
+        answers = self.query_sorted(codes[order], found[order], ts[order],
+                                    [None if s is None else np.asarray(s)[order] for s in sinces])
+        return [(unpermute(hi, order), unpermute(count, order), {k: unpermute(v, order) for k, v in sums.items()})
+                for hi, count, sums in answers]
+
+    def query_sorted(self, codes: np.ndarray, found: np.ndarray, ts: np.ndarray, sinces: list[np.ndarray | None]
+                     ) -> list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
+        """`query_codes` for queries already in (or near) key order, answered in that same order."""
+        hi = np.searchsorted(self.keys, self.coder.keys(codes, ts))
         out = []
         for since in sinces:
             if since is None:
                 lo = self._entity_starts()[codes]
             else:
-                lo = np.minimum(searchsorted_many(self.keys, self.coder.keys(codes, since), order=order), hi)
+                lo = np.minimum(np.searchsorted(self.keys, self.coder.keys(codes, since)), hi)
             count = np.where(found, hi - lo, 0)
             sums = {k: np.where(found, p[hi] - p[lo], 0) for k, p in self.prefix.items()}
             out.append((hi, count, sums))

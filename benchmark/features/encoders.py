@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmark.features.keys import searchsorted_many
+from benchmark.features.keys import searchsorted_many, sorted_unique
 
 
 class Vocab:
     """Sorted distinct train values; index i+1 for the i-th value, 0 for anything unseen in train."""
 
     def __init__(self, values: np.ndarray):
-        self.values = np.unique(np.asarray(values))
+        self.values = sorted_unique(values)
 
     def __len__(self) -> int:
         """Number of indices including the OOV index 0."""

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from benchmark.features.cumulative import CumulativeIndex
-from benchmark.features.keys import KeyCoder, searchsorted_many
+from benchmark.features.keys import SORT_MIN, KeyCoder, searchsorted_many, sorted_unique, unpermute
 
 COLUMNS = ["user_id", "sample_id", "live_id", "streamer_id", "ts", "reveal_ts",
            "watch_ms", "n_comment", "n_like", "n_gift", "gift_value"]
@@ -46,9 +46,12 @@ class ClickHistory:
 
     def hist_len(self, user_ids: np.ndarray, ts: np.ndarray) -> np.ndarray:
         """How many clicks the user made strictly before t (`hist_end` as a per-user count)."""
-        codes, found = self.coder.codes(user_ids)
-        end = searchsorted_many(self.keys, self.coder.keys(codes, ts))
-        return np.where(found, end - self.offsets[codes], 0)
+        user_ids, ts = np.asarray(user_ids, dtype=np.int64), np.asarray(ts, dtype=np.int64)
+        # Answer in user order (each user's rows are then read together), put back in query order at the end.
+        order = np.argsort(user_ids) if user_ids.size >= SORT_MIN else np.arange(user_ids.size)
+        codes, found = self.coder.codes(user_ids[order])
+        end = np.searchsorted(self.keys, self.coder.keys(codes, ts[order]))
+        return unpermute(np.where(found, end - self.offsets[codes], 0), order)
 
     def last(self, user_ids: np.ndarray, ts: np.ndarray, length: int) -> dict[str, np.ndarray]:
         """The last `length` clicks before t per query, left-padded (most recent in the last column).
@@ -87,7 +90,7 @@ class PairHistory:
     def __init__(self, log: ClickHistory):
         c = log.cols
         self.users = log.coder
-        self.streamers = np.unique(c["streamer_id"])
+        self.streamers = sorted_unique(c["streamer_id"])
         pair = self._pair(c["user_id"], c["streamer_id"])
         coder = KeyCoder(pair, log.coder.base_ts)
         self.clicks = CumulativeIndex(coder, pair, c["ts"])

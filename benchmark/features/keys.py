@@ -16,20 +16,40 @@ def searchsorted_many(a: np.ndarray, v: np.ndarray, side: str = "left", order: n
     random queries about 10x faster (cache-friendly). `order`, if given, is a permutation that sorts v
     (or nearly: any permutation stays correct)."""
     v = np.asarray(v)
-    if v.size < SORT_MIN:
+    if v.size < SORT_MIN or (order is None and not np.any(v[1:] < v[:-1])):  # few or already sorted
         return np.searchsorted(a, v, side=side)
     if order is None:
-        order = np.argsort(v, kind="stable")
+        order = np.argsort(v)  # unstable is twice as fast and any permutation gives the same answer
     out = np.empty(v.shape, dtype=np.intp)
     out[order] = np.searchsorted(a, v[order], side=side)
     return out
+
+
+def unpermute(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Answers computed for queries taken in `order` (a permutation), put back in query order."""
+    out = np.empty_like(values)
+    out[order] = values
+    return out
+
+
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique(values) (sorted distinct values, flattened), for integers by a sort and a neighbour
+    compare: the same array, but ~20x faster than numpy 2's hash-based unique on millions of ints."""
+    v = np.asarray(values).ravel()
+    if v.dtype.kind not in "biu":  # floats (NaN rules) and strings: numpy's own
+        return np.unique(v)
+    s = np.sort(v)
+    keep = np.empty(s.size, bool)
+    keep[:1] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
 
 
 class KeyCoder:
     """Maps (entity value, ts) pairs to sortable int64 keys over a fixed vocabulary of entity values."""
 
     def __init__(self, values: np.ndarray, base_ts: int):
-        self.values = np.unique(np.asarray(values, dtype=np.int64))
+        self.values = sorted_unique(np.asarray(values, dtype=np.int64))
         if self.values.size >= 1 << (63 - TIME_BITS):
             raise BenchmarkError(f"too many distinct entities for composite keys: {self.values.size:,}")
         self.base_ts = int(base_ts)

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from benchmark.features.keys import sorted_unique
+
 BUCKET_MS = 3600 * 1000
 
 
@@ -31,7 +33,8 @@ class LiveIndex:
         rooms = np.repeat(np.arange(self.live_id.size, dtype=np.int64), span)
         first = np.repeat(np.cumsum(span) - span, span)
         bucket = np.repeat(b0, span) + (np.arange(rooms.size) - first)
-        order = np.lexsort((rooms, bucket))
+        # rooms are increasing already: a stable sort by bucket is the (bucket, room) order (radix on 16 bits)
+        order = np.argsort(bucket.astype(np.uint16) if self.n_buckets <= 1 << 16 else bucket, kind="stable")
         self.bucket_rooms = rooms[order]
         self.bucket_offsets = np.searchsorted(bucket[order], np.arange(self.n_buckets + 1))
 
@@ -39,9 +42,59 @@ class LiveIndex:
         return (np.asarray(ts, dtype=np.int64) - self.base) // self.bucket_ms
 
     def count(self, ts: np.ndarray) -> np.ndarray:
-        """Number of distinct live streamers per query time."""
-        offsets, _, _ = self.candidates(ts)
-        return np.diff(offsets)
+        """Number of distinct live streamers per query time: len(candidates) without building them.
+
+        Each streamer's rooms are merged into disjoint live spans, so the streamers live at t are the
+        spans with start <= t minus those with end <= t: two binary searches per query.
+        """
+        if not hasattr(self, "_spans"):
+            self._spans = self._streamer_spans()
+        starts, ends = self._spans
+        ts = np.asarray(ts, dtype=np.int64)
+        return (np.searchsorted(starts, ts, side="right") - np.searchsorted(ends, ts, side="right")).astype(np.intp)
+
+    def _streamers(self) -> np.ndarray:
+        """Sorted distinct streamer ids (cached)."""
+        if not hasattr(self, "_uniq_streamers"):
+            self._uniq_streamers = sorted_unique(self.streamer_id)
+        return self._uniq_streamers
+
+    def _by_streamer_start(self) -> np.ndarray:
+        """Room positions in (streamer, start) order: one argsort of packed (streamer code, start) keys.
+
+        Rooms tied on both keep no particular order (every caller is indifferent to it); a lexsort
+        serves where the keys do not pack into 63 bits.
+        """
+        if not hasattr(self, "_streamer_order"):
+            uniq = self._streamers()
+            rel = self.start - self.base
+            if self.start.size == 0 or uniq.size >= 1 << 21 or int(rel.max()) >= 1 << 42:
+                self._streamer_order = np.lexsort((self.start, self.streamer_id))
+            else:
+                self._streamer_order = np.argsort((np.searchsorted(uniq, self.streamer_id).astype(np.int64) << 42)
+                                                  | rel)
+        return self._streamer_order
+
+    def _streamer_spans(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted starts and sorted ends of the union of each streamer's (non-empty) rooms.
+
+        Like `is_live`, packs (streamer, time) into one int64: < 2^21 streamers, times < 2^42 ms past the base.
+        """
+        order = self._by_streamer_start()
+        order = order[self.end[order] > self.start[order]]
+        s, st, en = self.streamer_id[order], self.start[order], self.end[order]
+        if s.size == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        new_streamer = np.r_[True, s[1:] != s[:-1]]
+        # a room opens a new span unless it starts before the running max end of its streamer's earlier rooms
+        codes = np.cumsum(new_streamer) - 1
+        shift = np.int64(1) << 42
+        run_end = np.maximum.accumulate(codes * shift + (en - self.base)) - codes * shift + self.base
+        opens = new_streamer.copy()
+        opens[1:] |= st[1:] >= run_end[:-1]
+        first = np.nonzero(opens)[0]
+        last = np.r_[first[1:], s.size] - 1
+        return np.sort(st[first]), np.sort(run_end[last])
 
     def candidates(self, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSR (offsets, streamer_id, live_id) of the streamers live at each ts, sorted by streamer.
@@ -77,13 +130,14 @@ class LiveIndex:
     def is_live(self, streamer_ids: np.ndarray, ts: np.ndarray) -> np.ndarray:
         """Whether each streamer has a room live at the paired time (any number of queries, O(log n) each)."""
         if not hasattr(self, "_by_streamer"):
-            order = np.lexsort((self.start, self.streamer_id))
+            order = self._by_streamer_start()
             s, st, en = self.streamer_id[order], self.start[order], self.end[order]
-            codes = np.searchsorted(np.unique(s), s)
+            uniq = self._streamers()
+            codes = np.searchsorted(uniq, s)
             # keys (streamer code, start) and the running max of end within each streamer's segment
             keys = (codes << 42) | (st - self.base)
             max_end = np.maximum.accumulate((codes << 42) | np.maximum(en - self.base, 0)) - (codes << 42)
-            self._by_streamer = (np.unique(s), keys, max_end + self.base)
+            self._by_streamer = (uniq, keys, max_end + self.base)
         uniq, keys, max_end = self._by_streamer
         streamer_ids = np.asarray(streamer_ids, dtype=np.int64)
         ts = np.asarray(ts, dtype=np.int64)

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from benchmark.features.cumulative import CumulativeIndex
-from benchmark.features.keys import KeyCoder
+from benchmark.features.keys import SORT_MIN, KeyCoder, unpermute
 
 KINDS = ("comment", "like", "gift")
 
@@ -27,7 +27,7 @@ class MomentContext:
         kind = events["kind"].to_numpy(zero_copy_only=False).astype(str)
         reveal, price = events["reveal_ts"].to_numpy(), events["gift_price"].to_numpy()
         self.reveals = {k: CumulativeIndex(coder, ev_live[kind == k], reveal[kind == k],
-                                           {"value": price[kind == k]}) for k in KINDS}
+                                           {"value": price[kind == k]} if k == "gift" else None) for k in KINDS}
 
     def spans(self) -> list[str]:
         """Window names: one per trailing window, then 'all' (since the room started)."""
@@ -43,19 +43,20 @@ class MomentContext:
         """Counts per (room, t) in each trailing window [t - w, t) and since the room started [.., t)."""
         live_ids = np.asarray(live_ids, dtype=np.int64)
         ts = np.asarray(ts, dtype=np.int64)
-        since = [ts - w for w in self.windows_ms] + [None]
-        codes, found = self.entries.coder.codes(live_ids)
-        order = np.argsort(self.entries.coder.keys(codes, ts), kind="stable")  # shared by every index below
+        # Answer in room order (each room's rows are then read together), put back in query order at the end.
+        order = np.argsort(live_ids) if live_ids.size >= SORT_MIN else np.arange(live_ids.size)
+        t = ts[order]
+        since = [t - w for w in self.windows_ms] + [None]
+        codes, found = self.entries.coder.codes(live_ids[order])
         out: dict[str, np.ndarray] = {}
-        for s, (_, count, _) in zip(self.spans(), self.entries.query_codes(codes, found, ts, since, order),
-                                    strict=True):
-            out[f"entries_{s}"] = count.astype(np.int32)
+        for s, (_, count, _) in zip(self.spans(), self.entries.query_sorted(codes, found, t, since), strict=True):
+            out[f"entries_{s}"] = unpermute(count.astype(np.int32), order)
         gift_value = {}
         for k in KINDS:
-            for s, (_, count, sums) in zip(self.spans(), self.reveals[k].query_codes(codes, found, ts, since, order),
+            for s, (_, count, sums) in zip(self.spans(), self.reveals[k].query_sorted(codes, found, t, since),
                                            strict=True):
-                out[f"{k}s_{s}"] = count.astype(np.int32)
+                out[f"{k}s_{s}"] = unpermute(count.astype(np.int32), order)
                 if k == "gift":
-                    gift_value[s] = sums["value"].astype(np.int64)
+                    gift_value[s] = unpermute(sums["value"].astype(np.int64), order)
         out.update({f"gift_value_{s}": v for s, v in gift_value.items()})
         return out

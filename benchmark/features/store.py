@@ -19,7 +19,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.features.cumulative import CumulativeIndex
 from benchmark.features.encoders import Vocab
 from benchmark.features.history import ClickHistory, PairHistory, history_table
-from benchmark.features.keys import KeyCoder, searchsorted_many
+from benchmark.features.keys import KeyCoder, searchsorted_many, sorted_unique
 from benchmark.features.live_index import LiveIndex
 from benchmark.features.moment import MomentContext
 from benchmark.io import atomic_dir, log
@@ -217,7 +217,10 @@ class FeatureStore:
     def live_index(self) -> LiveIndex:
         """The interval index of rooms: `live_index.candidates(ts)` gives the streamers live at t."""
         def make() -> LiveIndex:
-            r = self._rooms
+            cols = ["live_id", "streamer_id", "start_ts", "end_ts"]
+            # the four columns alone unless the full room table is loaded already (its category is slow to decode)
+            r = self._cache.get("rooms") or {c: a.to_numpy() for c, a in zip(
+                cols, _read(self.processed_dir / "rooms.parquet", cols).columns, strict=True)}
             return LiveIndex(r["live_id"], r["streamer_id"], r["start_ts"], r["end_ts"])
 
         return self._get("live_index", make)
@@ -250,16 +253,15 @@ def build_features(processed: Path, split: Path, out: Path, windows_s: list[int]
     ex = _read(processed / "exposures.parquet")
     events = _read(processed / "events.parquet")
     assign = _read(split / "split.parquet")
-    if not np.array_equal(assign["sample_id"].to_numpy(), ex["sample_id"].to_numpy()[
-            np.isin(ex["sample_id"].to_numpy(), assign["sample_id"].to_numpy())]):
+    in_split = np.isin(ex["sample_id"].to_numpy(), assign["sample_id"].to_numpy())
+    if not np.array_equal(assign["sample_id"].to_numpy(), ex["sample_id"].to_numpy()[in_split]):
         raise BenchmarkError(f"{split}/split.parquet does not match {processed}/exposures.parquet (rerun split)")
     ts_all = ex["ts"].to_numpy()
     base_ts = int(ts_all.min()) - DAY_MS if ts_all.size else 0
     log(quiet, "features: click history")
     hist = history_table(ex)
     log(quiet, "features: room moment context")
-    in_split = pc.is_in(ex["sample_id"], assign["sample_id"])
-    ex = ex.filter(in_split)
+    ex = ex.filter(pa.array(in_split))
     sid, uid, lid, ts = (ex[c].to_numpy() for c in ("sample_id", "user_id", "live_id", "ts"))
     moment = MomentContext(hist, events, base_ts, list(windows_s))
     cols: dict[str, np.ndarray] = {"sample_id": sid, "split": assign["split"].to_numpy()}
@@ -275,23 +277,24 @@ def build_features(processed: Path, split: Path, out: Path, windows_s: list[int]
     log(quiet, "features: vocabularies fitted on train")
     train = cols["split"] == 0
     rooms_all = _read(processed / "rooms.parquet", ["live_id", "category", "live_type"])
-    train_rooms = pc.is_in(rooms_all["live_id"], pa.array(np.unique(lid[train])))
+    train_rooms = pc.is_in(rooms_all["live_id"], pa.array(sorted_unique(lid[train])))
     rt = rooms_all.filter(train_rooms)
     vocab_values = {
         "user_id": uid[train], "streamer_id": ex["streamer_id"].to_numpy()[train], "live_id": lid[train],
         "category": rt["category"].to_numpy(zero_copy_only=False).astype(str),
         "live_type": rt["live_type"].to_numpy(),
     }
+    vocab = {field: sorted_unique(values) for field, values in vocab_values.items()}
     with atomic_dir(Path(out)) as tmp:
         pq.write_table(hist, tmp / "history.parquet")
         pq.write_table(pa.table(cols), tmp / "samples.parquet")
         (tmp / "vocab").mkdir()
-        for field, values in vocab_values.items():
-            np.save(tmp / "vocab" / f"{field}.npy", np.unique(values), allow_pickle=False)
+        for field, values in vocab.items():
+            np.save(tmp / "vocab" / f"{field}.npy", values, allow_pickle=False)
         meta = {"base_ts": base_ts, "moment_windows_s": list(windows_s), "long_view_seconds": int(long_view_seconds),
                 "processed_dir": str(processed),
                 "samples": int(sid.size), "history_rows": hist.num_rows,
-                "vocab_sizes": {f: int(np.unique(v).size) for f, v in vocab_values.items()},
+                "vocab_sizes": {f: int(v.size) for f, v in vocab.items()},
                 "profiles": PROFILE_SNAPSHOT_NOTE}
         (tmp / "store.json").write_text(json.dumps(meta, indent=1))
     log(quiet, f"features: {sid.size:,} samples, {hist.num_rows:,} clicks in the log")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from benchmark.tasks import ctr, gift_price, multi_behavior, topk, watch_time
 from benchmark.tasks.base import Task, write_task
 
 TASKS: dict[str, Task] = {m.TASK.name: m.TASK for m in (ctr, multi_behavior, watch_time, gift_price, topk)}
+WRITERS = 2  # background threads writing task files
 EXPOSURE_COLUMNS = ["sample_id", "user_id", "streamer_id", "live_id", "ts", "click", "watch_ms",
                     "n_comment", "n_like", "n_gift", "gift_value"]
 
@@ -44,11 +46,17 @@ def build_tasks(processed: Path, split: Path, features: Path, out: Path, params_
     names = tasks or list(TASKS)
     ex = load_exposures(processed, split)
     store = FeatureStore.open(features, processed)
-    for name in names:
-        task = get_task(name)
-        task_params = dict(params.get("features", {}))
-        if name == "topk":
-            task_params.update(params.get("queries") or {})
-        tables, stats = task.build(ex, task_params, store)
-        write_task(task, tables, stats, Path(out) / name)
-        log(quiet, f"tasks: {name}: " + ", ".join(f"{k} {t.num_rows:,}" for k, t in tables.items()))
+    # Parquet encoding releases the GIL: each task's files are written on a background thread while the
+    # next task is built (the files are the same as written in turn).
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        jobs = []
+        for name in names:
+            task = get_task(name)
+            task_params = dict(params.get("features", {}))
+            if name == "topk":
+                task_params.update(params.get("queries") or {})
+            tables, stats = task.build(ex, task_params, store)
+            jobs.append(pool.submit(write_task, task, tables, stats, Path(out) / name))
+            log(quiet, f"tasks: {name}: " + ", ".join(f"{k} {t.num_rows:,}" for k, t in tables.items()))
+        for job in jobs:
+            job.result()  # re-raises the first failed write

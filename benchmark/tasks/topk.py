@@ -49,7 +49,7 @@ def build(ex: dict[str, np.ndarray], params: dict, store):
         tables[name] = select(ex, mask, {"target_streamer_id": ex["streamer_id"], "repeat": repeat})
         stats["repeat_share"][name] = float(repeat[rows].mean()) if rows.size else None
     test_ts = tables["test"]["ts"].to_numpy()
-    counts = np.concatenate([np.diff(c[0]) for _, c in store.live_index.iter_candidates(test_ts)] or [[]])
+    counts = store.live_index.count(test_ts)  # candidate-set sizes without building the sets
     stats["test_candidates"] = {"mean": float(counts.mean()) if counts.size else None,
                                 "max": int(counts.max()) if counts.size else None}
     stats["sampled_view"] = {"negatives": int(params.get("sampled_negatives", 10_000)),
