@@ -82,6 +82,11 @@ class Baseline(ABC):
         """Number of learned parameters (0 for non-learned models)."""
         return 0
 
+    def fit_log(self) -> dict[str, Any]:
+        """What the last fit did (epochs run, seconds per epoch, ...): stored in the run's metrics.json as
+        `fit`, so training costs are read off runs, never typed. JSON-serialisable; empty by default."""
+        return {}
+
 
 def load_class(spec: str) -> type[Baseline]:
     """Import 'module:Class' or a name registered in the entry-point group."""

@@ -152,7 +152,7 @@ def run_one(dataset: str, task: str, model_name: str, model_spec: dict, seed: in
     task_def = get_task(task)
     task_dir = Path(data_root) / "tasks" / dataset / task
     record: dict[str, Any] = {"dataset": dataset, "task": task, "model": model_name, "seed": seed,
-                              "status": "ok", "metrics": {}, "train_seconds": None, "predict_seconds": None,
+                              "status": "ok", "metrics": {}, "train_seconds": None, "fit": {}, "predict_seconds": None,
                               "n_params": None, "device": None, "peak_memory_mb": None}
     with atomic_dir(out) as tmp:
         try:
@@ -175,6 +175,7 @@ def run_one(dataset: str, task: str, model_name: str, model_spec: dict, seed: in
             with threadpool_limits(limits=threads):
                 model.fit(train, valid, ctx)
                 record["train_seconds"] = time.perf_counter() - t0
+                record["fit"] = model.fit_log()
                 t0 = time.perf_counter()
                 output = (rank_queries(model, test, features, ctx, _task_meta(task_dir).get("sampled_view"))
                           if task == "topk"

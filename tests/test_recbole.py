@@ -107,6 +107,9 @@ def test_every_listed_model_runs_an_epoch_on_tiny(name, tiny_data, tmp_path):
     assert record["status"] == "ok", record.get("error")
     primary = record["metrics"]["ndcg@10" if task == "topk" else "auc"]
     assert np.isfinite(primary) and record["n_params"] > 0
+    (log,) = record["fit"].values()  # one fitted RecBole model, its epochs timed in the run's record
+    assert log["epochs"] == FAST["epochs"] == len(log["epoch_seconds"]) and min(log["epoch_seconds"]) > 0
+    assert log["train_rows"] > 0
 
 
 @pytest.mark.parametrize("task", ["multi_behavior", "watch_time", "gift_price"])
@@ -116,6 +119,7 @@ def test_deepfm_covers_the_other_tasks(task, tiny_data, tmp_path):
     if task == "multi_behavior":
         preds = pq.read_table(tmp_path / DATASET / task / "DeepFM" / "seed0" / "predictions.parquet")
         assert set(preds.column_names) >= {"click", "long_view", "like", "comment", "gift"}
+        assert set(record["fit"]) == {"click", "long_view", "like", "comment", "gift"}  # one model per label
     elif task == "watch_time":
         assert record["metrics"]["xauc"] > 0.5  # a soft-label model still orders the targets
     else:

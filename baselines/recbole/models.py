@@ -68,7 +68,6 @@ class _RecBoleBaseline(Baseline):
                          learning_rate=learning_rate, hist_len=hist_len, use_profiles=use_profiles,
                          max_train_rows=max_train_rows, max_valid_rows=max_valid_rows, settings=settings)
         self.fitted: dict[str, Fitted] = {}
-        self.epoch_seconds: list[float] = []
 
     def _entity_files(self, files: Path, store, users: np.ndarray, streamers: np.ndarray,
                       use_profiles: bool) -> dict[str, list[str]]:
@@ -84,6 +83,13 @@ class _RecBoleBaseline(Baseline):
 
     def n_params(self) -> int:
         return int(sum(p.numel() for f in self.fitted.values() for p in f.model.parameters()))
+
+    def fit_log(self) -> dict[str, Any]:
+        """Per fitted RecBole model (a label, or 'model' for topk): seconds of each epoch (training plus the
+        valid evaluation early stopping reads) and the rows it trained on."""
+        return {name: {"epoch_seconds": [round(float(s), 3) for s in f.epoch_seconds],
+                       "epochs": len(f.epoch_seconds), "train_rows": len(f.train_data._dataset)}
+                for name, f in self.fitted.items()}
 
 
 class ContextModel(_RecBoleBaseline):
