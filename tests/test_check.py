@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pyarrow.parquet as pq
 import pytest
 
-from benchmark.check import check_model
+from benchmark.check import DATASET, check_model
+from benchmark.interface import load_class
+from benchmark.runner import run_one
 
 
 @pytest.fixture
@@ -34,3 +37,17 @@ def test_planted_bad_models_are_caught(tiny_root, name, failing, passing):
     assert _verdicts(findings, failing) == {"FAIL"}, text
     for topic in passing:
         assert _verdicts(findings, topic) == {"PASS"}, text
+
+
+
+def test_gradient_boosting_is_deterministic_as_declared(tiny_root, tmp_path):
+    """GradientBoosting (and ArtifactProbe, its subclass) run once because another seed gives the same
+    predictions, its train subsample included (capped here so that the subsample is drawn)."""
+    spec = {"class": "baselines.simple:GradientBoosting", "params": {"max_iter": 20, "max_train_rows": 500}}
+    preds = []
+    for seed in (0, 1):
+        rec = run_one(DATASET, "ctr", "gb", spec, seed, tiny_root, tmp_path, threads=2, quiet=True)
+        assert rec["status"] == "ok", rec.get("error")
+        preds.append(pq.read_table(tmp_path / DATASET / "ctr" / "gb" / f"seed{seed}" / "predictions.parquet"))
+    assert load_class(spec["class"]).deterministic and load_class("baselines.simple:ArtifactProbe").deterministic
+    assert preds[0].equals(preds[1])
