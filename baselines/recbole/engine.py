@@ -93,10 +93,9 @@ class Fitted:
     def __init__(self, config: Config, work_dir: Path, prepared: Prepared | None = None):
         self.config, self.work_dir = config, Path(work_dir).resolve()
         self.epoch_seconds: list[float] = []  # training + valid evaluation, per epoch
-        self.prepared = prepared or Prepared(config, work_dir)
-        self.dataset = self.prepared.dataset
-        self.train_data, self.valid_data = self.prepared.train_data, self.prepared.valid_data
-        self.test_data = self.prepared.test_data
+        prepared = prepared or Prepared(config, work_dir)
+        self.dataset = prepared.dataset
+        self.train_data, self.valid_data, self.test_data = prepared.train_data, prepared.valid_data, prepared.test_data
         with session(work_dir):
             init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
             self.train_data.generator.manual_seed(config["seed"])  # each model shuffles as if its loader were new

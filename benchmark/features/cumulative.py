@@ -37,18 +37,16 @@ class CumulativeIndex:
         return self.query_codes(codes, found, ts, [since])[0]
 
     def query_codes(self, codes: np.ndarray, found: np.ndarray, ts: np.ndarray,
-                    sinces: list[np.ndarray | None], order: np.ndarray | None = None
-                    ) -> list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
+                    sinces: list[np.ndarray | None]) -> list[tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]]:
         """`query` for already coded entities and several window starts at once (one per `sinces`).
 
-        Answered in `order` (a permutation that sorts keys(codes, ts), or nearly: computed when omitted),
-        where every binary search and prefix look-up walks memory forwards, then put back in query order.
+        Answered in key order, where every binary search and prefix look-up walks memory forwards, then
+        put back in query order.
         """
         codes, ts = np.asarray(codes, dtype=np.int64), np.asarray(ts, dtype=np.int64)
         if codes.size < SORT_MIN:
             return self.query_sorted(codes, found, ts, sinces)
-        if order is None:
-            order = np.argsort(self.coder.keys(codes, ts))
+        order = np.argsort(self.coder.keys(codes, ts))
         answers = self.query_sorted(codes[order], found[order], ts[order],
                                     [None if s is None else np.asarray(s)[order] for s in sinces])
         return [(unpermute(hi, order), unpermute(count, order), {k: unpermute(v, order) for k, v in sums.items()})

@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from benchmark.features.cumulative import CumulativeIndex
-from benchmark.features.keys import SORT_MIN, KeyCoder, searchsorted_many, sorted_unique, unpermute
+from benchmark.features.keys import KeyCoder, query_order, searchsorted_many, sorted_unique, unpermute
 
 COLUMNS = ["user_id", "sample_id", "live_id", "streamer_id", "ts", "reveal_ts",
            "watch_ms", "n_comment", "n_like", "n_gift", "gift_value"]
@@ -48,7 +48,7 @@ class ClickHistory:
         """How many clicks the user made strictly before t (`hist_end` as a per-user count)."""
         user_ids, ts = np.asarray(user_ids, dtype=np.int64), np.asarray(ts, dtype=np.int64)
         # Answer in user order (each user's rows are then read together), put back in query order at the end.
-        order = np.argsort(user_ids) if user_ids.size >= SORT_MIN else np.arange(user_ids.size)
+        order = query_order(user_ids)
         codes, found = self.coder.codes(user_ids[order])
         end = np.searchsorted(self.keys, self.coder.keys(codes, ts[order]))
         return unpermute(np.where(found, end - self.offsets[codes], 0), order)

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from benchmark.features.cumulative import CumulativeIndex
-from benchmark.features.keys import SORT_MIN, KeyCoder, unpermute
+from benchmark.features.keys import KeyCoder, query_order, unpermute
 
 KINDS = ("comment", "like", "gift")
 
@@ -44,7 +44,7 @@ class MomentContext:
         live_ids = np.asarray(live_ids, dtype=np.int64)
         ts = np.asarray(ts, dtype=np.int64)
         # Answer in room order (each room's rows are then read together), put back in query order at the end.
-        order = np.argsort(live_ids) if live_ids.size >= SORT_MIN else np.arange(live_ids.size)
+        order = query_order(live_ids)
         t = ts[order]
         since = [t - w for w in self.windows_ms] + [None]
         codes, found = self.entries.coder.codes(live_ids[order])
