@@ -1,28 +1,40 @@
 """`kuailive-bench check MODULE:CLASS`: run a model on the tiny preset and say plainly what is wrong.
 
-Like scikit-learn's check_estimator, but for the benchmark's contract: output shape, NaN, test-label
-access, determinism over two runs with the same seed, and time.
+Like scikit-learn's check_estimator, but for the benchmark's contract: output shape, NaN, determinism
+over two runs with the same seed, leakage and kept state, and time.
+- Leakage, by prefix invariance: for several cut times T inside the test period (each the time of some
+  test sample), every file a model could reach (raw, processed, features, task files) is rebuilt with
+  everything known at or after T perturbed (`benchmark.perturb`); a model whose score moves for any
+  sample at or before T read something it should not have (a sample at T has its own outcome perturbed).
+- State: a model may write only to its work directory; a file it writes anywhere else (temp dirs,
+  home, the working directory) could carry state from one run to the next and fails the check.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
+import pandas as pd
 import pyarrow.parquet as pq
 
+from benchmark.features.view import local_time
 from benchmark.interface import load_class
 from benchmark.io import log
+from benchmark.perturb import perturb_release
 from benchmark.runner import run_one
-from benchmark.tasks import get_task
 
 DATASET = "sim-tiny-s0"
 SPLIT = {"timezone": "Asia/Shanghai", "train": ["2025-05-05", "2025-05-20"],
          "valid": ["2025-05-21", "2025-05-22"], "test": ["2025-05-23", "2025-05-25"]}
+RTOL, ATOL = 1e-5, 1e-9  # scores may differ by float rounding (other batch shapes), never more
+SKIP_DIRS = {".git", ".venv", "venv", ".pyenv", ".rustup", ".cargo", ".m2", ".npm", "node_modules", "__pycache__",
+             "site-packages", ".pytest_cache", ".ruff_cache"}
 
 
 @dataclass(frozen=True)
@@ -38,116 +50,238 @@ class Finding:
         return f"{self.verdict:4s}  {self.task:14s} {self.topic:13s} {self.message}"
 
 
-def prepare_tiny(data_root: Path, quiet: bool = True) -> Path:
-    """Simulate the tiny preset and run ingest -> split -> features -> tasks into data_root (once)."""
+@dataclass(frozen=True)
+class Cut:
+    """A perturbed copy of the tiny data: everything known at or after `ts` changed.
+
+    `root` has no oracle (a model that digs it up from disk fails there); `oracle_root` is the same data
+    with the simulator's latent truth beside it, for models that declare uses_oracle."""
+
+    ts: int
+    what: str  # the kind of sample at ts whose own outcome is perturbed
+    root: Path
+    oracle_root: Path
+
+
+def build_stages(data_root: Path, quiet: bool = True) -> Path:
+    """ingest -> split -> features -> tasks for data_root/raw/<DATASET>, as the pipeline runs them."""
     from benchmark.data.ingest import ingest
     from benchmark.features import build_features
-    from benchmark.sim import simulate
     from benchmark.split import make_split
-    from benchmark.tasks import TASKS, build_tasks
+    from benchmark.tasks import build_tasks
+
+    d = {k: Path(data_root) / k / DATASET for k in ("raw", "processed", "split", "features", "tasks")}
+    ingest(d["raw"], d["processed"], quiet=quiet)
+    make_split(d["processed"], d["split"], split_params=SPLIT, long_view_seconds=60, quiet=quiet)
+    build_features(d["processed"], d["split"], d["features"], quiet=quiet)
+    build_tasks(d["processed"], d["split"], d["features"], d["tasks"], quiet=quiet,
+                params={"features": {"long_view_seconds": 60}, "queries": {"max_queries": 10000}})
+    return Path(data_root)
+
+
+def prepare_tiny(data_root: Path, quiet: bool = True) -> Path:
+    """Simulate the tiny preset and run ingest -> split -> features -> tasks into data_root (once)."""
+    from benchmark.sim import simulate
+    from benchmark.tasks import TASKS
 
     data_root = Path(data_root)
-    d = {k: data_root / k / DATASET for k in ("raw", "processed", "split", "features", "tasks")}
-    if all((d["tasks"] / t / "test.parquet").exists() for t in TASKS):
+    if all((data_root / "tasks" / DATASET / t / "test.parquet").exists() for t in TASKS):
         return data_root
     log(quiet, "check: building the tiny preset")
-    simulate(preset="tiny", seed=0, out=d["raw"], quiet=True)
-    ingest(d["raw"], d["processed"], quiet=True)
-    make_split(d["processed"], d["split"], split_params=SPLIT, long_view_seconds=60, quiet=True)
-    build_features(d["processed"], d["split"], d["features"], quiet=True)
-    build_tasks(d["processed"], d["split"], d["features"], d["tasks"], quiet=True,
-                params={"features": {"long_view_seconds": 60}, "queries": {"max_queries": 10000}})
-    return data_root
+    simulate(preset="tiny", seed=0, out=data_root / "raw" / DATASET, quiet=True)
+    return build_stages(data_root)
 
 
-def _with_scrambled_test_labels(data_root: Path, task: str, out: Path) -> Path:
-    """A data root identical to data_root except that the task's test labels on disk are permuted."""
-    for k in ("raw", "processed", "split", "features"):
-        (out / k).mkdir(parents=True, exist_ok=True)
-        (out / k / DATASET).symlink_to((data_root / k / DATASET).resolve())
-    src, dst = data_root / "tasks" / DATASET / task, out / "tasks" / DATASET / task
-    dst.mkdir(parents=True)
-    for f in src.iterdir():
-        if f.name != "test.parquet":
-            (dst / f.name).symlink_to(f.resolve())
-    test = pq.read_table(src / "test.parquet")
-    rng = np.random.default_rng(12345)
-    perm = pa.array(rng.permutation(test.num_rows))
-    labels = list(get_task(task).labels) + (["repeat"] if task == "topk" else [])
-    for c in labels:
-        i = test.column_names.index(c)
-        test = test.set_column(i, c, test[c].take(perm))
-    if task == "topk":  # a scrambled target must still be a live candidate, so draw one per query
-        from benchmark.features import FeatureStore
-
-        store = FeatureStore.open(data_root / "features" / DATASET, data_root / "processed" / DATASET)
-        offsets, streamers, _ = store.live_index.candidates(test["ts"].to_numpy())
-        pick = offsets[:-1] + (rng.random(test.num_rows) * np.diff(offsets)).astype(np.int64)
-        i = test.column_names.index("target_streamer_id")
-        test = test.set_column(i, "target_streamer_id", pa.array(streamers[pick]))
-    pq.write_table(test, dst / "test.parquet")
-    return out
+def _near(ts: np.ndarray, q: float) -> int:
+    """The value of ts nearest its q-quantile."""
+    ts = np.sort(ts)
+    return int(ts[min(int(q * ts.size), ts.size - 1)])
 
 
-def _predictions(run_dir: Path) -> pa.Table | None:
-    """The model's own output: scores, or for topk its top-100 lists (target ranks depend on the labels)."""
+def choose_cuts(data_root: Path) -> list[tuple[int, bool, str]]:
+    """(T, repoint, what) for three cuts spread over the test period, each at a sample whose own outcome
+    the perturbation changes: a topk query (its target moves), a negative (becomes a click), a gifting click."""
+    tasks = Path(data_root) / "tasks" / DATASET
+    topk = pq.read_table(tasks / "topk" / "test.parquet", columns=["ts"])["ts"].to_numpy()
+    ctr = pq.read_table(tasks / "ctr" / "test.parquet", columns=["ts", "click"]).to_pandas()
+    gift = pq.read_table(tasks / "gift_price" / "test.parquet", columns=["ts", "gift_value"]).to_pandas()
+    gifting = gift["ts"].to_numpy()[gift["gift_value"].to_numpy() > 0]
+    return [(_near(topk, 0.3), True, "a topk query"),
+            (_near(ctr["ts"].to_numpy()[ctr["click"].to_numpy() == 0], 0.55), False, "a negative exposure"),
+            (_near(gifting if gifting.size else gift["ts"].to_numpy(), 0.8), False, "a click with a gift")]
+
+
+def prepare_cuts(data_root: Path, quiet: bool = True) -> list[Cut]:
+    """The perturbed copies of data_root (built once, under data_root/check-cuts/)."""
+    data_root = Path(data_root).resolve()
+    raw = data_root / "raw" / DATASET
+    cuts = []
+    for ts, repoint, what in choose_cuts(data_root):
+        root, oracle_root = data_root / "check-cuts" / str(ts), data_root / "check-cuts" / f"{ts}-oracle"
+        if not (oracle_root / "raw" / DATASET / "KuaiLive").exists():
+            log(quiet, f"check: perturbing everything at or after {local_time(ts)}")
+            perturb_release(raw, root / "raw" / DATASET, ts, repoint=repoint)
+            build_stages(root)
+            for stage in ("processed", "split", "features", "tasks"):
+                (oracle_root / stage).mkdir(parents=True, exist_ok=True)
+                (oracle_root / stage / DATASET).symlink_to(root / stage / DATASET)
+            (oracle_root / "raw" / DATASET).mkdir(parents=True)
+            (oracle_root / "raw" / DATASET / "KuaiLive").symlink_to(root / "raw" / DATASET / "KuaiLive")
+            if (raw / "oracle").exists():  # the latent truth is no outcome: shared as it is
+                (oracle_root / "raw" / DATASET / "oracle").symlink_to(raw / "oracle")
+        cuts.append(Cut(ts, what, root, oracle_root))
+    return cuts
+
+
+def _keyed(run_dir: Path, data_root: Path, task: str) -> pd.DataFrame | None:
+    """The model's output per sample with the sample's key and time (topk: its top-100 list per query)."""
     p = run_dir / "predictions.parquet"
     if not p.exists():
         return None
-    t = pq.read_table(p)
-    return t.drop([c for c in ("target_rank", "sampled_target_rank") if c in t.column_names])
+    preds = pq.read_table(p).to_pandas().drop(columns=["target_rank", "sampled_target_rank"], errors="ignore")
+    keys = ["user_id", "ts"] if task == "topk" else ["user_id", "live_id", "ts"]
+    test = pq.read_table(Path(data_root) / "tasks" / DATASET / task / "test.parquet",
+                         columns=["sample_id", *keys]).to_pandas()
+    out = preds.merge(test, on="sample_id")
+    return out[~out.duplicated(keys, keep=False)]
+
+
+def first_moved(base: pd.DataFrame, cut: pd.DataFrame, t: int, task: str) -> str | None:
+    """Describe the earliest sample at or before t whose output differs between the two runs, else None."""
+    keys = ["user_id", "ts"] if task == "topk" else ["user_id", "live_id", "ts"]
+    both = base[base["ts"] <= t].merge(cut, on=keys, suffixes=("", "_cut")).sort_values("ts", kind="stable")
+    outputs = [c for c in base.columns if c not in (*keys, "sample_id")]
+    moved = np.zeros(len(both), bool)
+    for c in outputs:
+        a, b = both[c].to_numpy(), both[f"{c}_cut"].to_numpy()
+        if c == "top":
+            moved |= ~(np.stack(a) == np.stack(b)).all(axis=1) if len(both) else moved
+        else:
+            moved |= ~np.isclose(a.astype(float), b.astype(float), rtol=RTOL, atol=ATOL)
+    if not moved.any():
+        return None
+    i = int(np.argmax(moved))
+    r = {c: int(both[c].iloc[i]) for c in ("sample_id", *keys)}
+    where = f"user {r['user_id']}" + (f", room {r['live_id']}" if task != "topk" else "")
+    what = "its top-100 list" if task == "topk" else "its score"
+    at = "exactly at the cut: its own outcome was perturbed" if r["ts"] == t else "before the cut"
+    return (f"sample_id {r['sample_id']} ({where}, t = {local_time(r['ts'])}, {at}): {what} changed when everything "
+            f"at or after {local_time(t)} was perturbed ({int(moved.sum())} of {len(both):,} samples at or before it "
+            "moved). The model reads outcomes or rows it could not have known: test labels, future rows or "
+            "files on disk")
+
+
+def _roots() -> list[Path]:
+    """Where a run could leave state for the next: temp dirs, home, the working directory (none twice)."""
+    found = {Path(p).resolve() for p in (tempfile.gettempdir(), "/var/tmp", "/dev/shm", Path.home(), Path.cwd())}
+    found = {p for p in found if p.is_dir()}
+    return sorted(p for p in found if not any(q in p.parents for q in found))
+
+
+def snapshot(roots: list[Path], exclude: list[Path]) -> dict[str, tuple[int, int]]:
+    """path -> (mtime_ns, size) of every file under roots, skipping `exclude` and toolchain folders."""
+    excluded = {str(Path(e).resolve()) for e in exclude}
+    out: dict[str, tuple[int, int]] = {}
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if d not in SKIP_DIRS and os.path.join(folder, d) not in excluded]
+            for f in files:
+                path = os.path.join(folder, f)
+                try:
+                    st = os.stat(path, follow_symlinks=False)
+                except OSError:
+                    continue
+                out[path] = (st.st_mtime_ns, st.st_size)
+    return out
+
+
+def written(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+    """Files new or changed between two snapshots."""
+    return sorted(p for p, v in after.items() if before.get(p) != v)
 
 
 def check_model(spec: str, tasks: list[str] | None = None, data_root: Path | None = None,
-                quiet: bool = False) -> list[Finding]:
-    """Run every check on every task the model supports (or those given); returns the findings."""
+                quiet: bool = False, params: dict | None = None) -> list[Finding]:
+    """Run every check on every task the model supports (or those given), with `params` as the model's
+    params block; returns the findings."""
     cls = load_class(spec)
     tasks = list(tasks or cls.tasks)
     findings: list[Finding] = []
     with tempfile.TemporaryDirectory(prefix="kuailive-check-") as tmp:
-        tmp = Path(tmp)
+        tmp = Path(tmp).resolve()
         data_root = prepare_tiny(Path(data_root) if data_root else tmp / "data", quiet)
+        cuts = prepare_cuts(data_root, quiet)
+        runs = tmp / "runs"
         for task in tasks:
             if task not in cls.tasks:
                 findings.append(Finding("FAIL", task, "support", f"{spec} does not declare task '{task}'"))
                 continue
-            model = {"class": spec}
-            runs = {name: tmp / f"runs-{name}" for name in ("a", "b", "scrambled")}
-            log(quiet, f"check: {task}: two runs with seed 0")
-            rec = run_one(DATASET, task, "check", model, 0, data_root, runs["a"], quiet=True)
-            run_dir = Path(runs["a"]) / DATASET / task / "check" / "seed0"
-            if rec["status"] != "ok":
-                topic = "NaN" if "NaN" in rec["error"] else "shape" if "scores for" in rec["error"] else "crash"
-                findings.append(Finding("FAIL", task, topic, rec["error"]))
-                continue
-            n = json.loads((run_dir / "metrics.json").read_text())["n_test"]
-            findings.append(Finding("PASS", task, "shape", f"{n:,} finite scores for {n:,} test samples"))
-            run_one(DATASET, task, "check", model, 0, data_root, runs["b"], quiet=True)
-            a = _predictions(run_dir)
-            b = _predictions(Path(runs["b"]) / DATASET / task / "check" / "seed0")
-            same_seed_same = b is not None and a.equals(b)
-            findings.append(Finding("PASS", task, "determinism", "two runs with seed 0 gave identical predictions")
-                            if same_seed_same else
-                            Finding("FAIL", task, "determinism", "two runs with the same seed gave different "
-                                    "predictions: seed every random source (numpy, torch) from ctx.seed"))
-            log(quiet, f"check: {task}: a run with the test labels on disk scrambled")
-            scrambled_root = _with_scrambled_test_labels(data_root, task, tmp / "scrambled-data" / task)
-            run_one(DATASET, task, "check", model, 0, scrambled_root, runs["scrambled"], quiet=True)
-            c = _predictions(Path(runs["scrambled"]) / DATASET / task / "check" / "seed0")
-            if not same_seed_same:
-                findings.append(Finding("WARN", task, "label access", "not judged: the model is not deterministic"))
-            elif c is None or not a.equals(c):
-                findings.append(Finding("FAIL", task, "label access", "predictions change when the test labels on "
-                                        "disk change: the model reads test labels"))
-            else:
-                findings.append(Finding("PASS", task, "label access", "predictions do not depend on test labels"))
-            if cls.deterministic:
-                run_one(DATASET, task, "check", model, 1, data_root, runs["b"], quiet=True)
-                d = _predictions(Path(runs["b"]) / DATASET / task / "check" / "seed1")
-                if d is None or not a.equals(d):
-                    findings.append(Finding("FAIL", task, "determinism", "declared deterministic, but seed 1 gives "
-                                            "other predictions than seed 0: set deterministic = False"))
-            findings.append(Finding("PASS", task, "time", f"fit {rec['train_seconds']:.2f} s, predict "
-                                    f"{rec['predict_seconds']:.2f} s ({rec['predict_rows_per_second']:,.0f} rows/s) "
-                                    "on tiny; small is about 7x larger"))
+            started = time.perf_counter()
+            roots = _roots()
+            before = snapshot(roots, [runs])
+            findings += _check_task({"class": spec, "params": dict(params or {})}, cls, task, data_root, cuts,
+                                    runs, quiet)
+            wrote = written(before, snapshot(roots, [runs]))
+            findings.append(
+                Finding("FAIL", task, "state", f"the model wrote {wrote[0]} outside its work directory "
+                        f"({len(wrote)} file(s) in all): a run may keep nothing for the next one; write only "
+                        "to ctx.work_dir") if wrote else
+                Finding("PASS", task, "state", "wrote nothing outside its work directory"))
+            log(quiet, f"check: {task}: {time.perf_counter() - started:.1f} s")
     return findings
+
+
+def _check_task(model: dict, cls: type, task: str, data_root: Path, cuts: list[Cut], runs: Path,
+                quiet: bool) -> list[Finding]:
+    """Shape, determinism, leakage and time of one task for model = {class, params}."""
+    out: list[Finding] = []
+
+    def run(root: Path, name: str, seed: int = 0) -> tuple[dict, Path]:
+        rec = run_one(DATASET, task, name, model, seed, root, runs, quiet=True)
+        return rec, runs / DATASET / task / name / f"seed{seed}"
+
+    log(quiet, f"check: {task}: two runs with seed 0")
+    rec, run_dir = run(data_root, "a")
+    if rec["status"] != "ok":
+        topic = "NaN" if "NaN" in rec["error"] else "shape" if "scores for" in rec["error"] else "crash"
+        return [Finding("FAIL", task, topic, rec["error"])]
+    n = json.loads((run_dir / "metrics.json").read_text())["n_test"]
+    out.append(Finding("PASS", task, "shape", f"{n:,} finite scores for {n:,} test samples"))
+    a = _keyed(run_dir, data_root, task)
+    _, b_dir = run(data_root, "b")
+    b = _keyed(b_dir, data_root, task)
+    deterministic = b is not None and a.equals(b)
+    out.append(Finding("PASS", task, "determinism", "two runs with seed 0 gave identical predictions")
+               if deterministic else
+               Finding("FAIL", task, "determinism", "two runs with the same seed gave different predictions: "
+                       "seed every random source (numpy, torch) from ctx.seed"))
+    if not deterministic:
+        out.append(Finding("WARN", task, "leakage", "not judged: the model is not deterministic"))
+    else:
+        problems = []
+        for cut in cuts:
+            log(quiet, f"check: {task}: a run with everything at or after {local_time(cut.ts)} perturbed")
+            root = cut.oracle_root if cls.uses_oracle else cut.root
+            crec, cut_dir = run(root, f"cut{cut.ts}")
+            c = _keyed(cut_dir, root, task)
+            if crec["status"] != "ok" or c is None:
+                problems.append(f"the run with everything at or after {local_time(cut.ts)} perturbed failed: "
+                                f"{crec.get('error')}")
+                break
+            moved = first_moved(a, c, cut.ts, task)
+            if moved:
+                problems.append(moved)
+                break
+        out.append(Finding("FAIL", task, "leakage", problems[0]) if problems else
+                   Finding("PASS", task, "leakage", f"no score at or before a cut moved when everything at or "
+                           f"after it was perturbed ({len(cuts)} cuts: at " +
+                           ", ".join(c.what for c in cuts) + ")"))
+    if cls.deterministic:
+        _, d_dir = run(data_root, "b", seed=1)
+        d = _keyed(d_dir, data_root, task)
+        if d is None or not a.equals(d):
+            out.append(Finding("FAIL", task, "determinism", "declared deterministic, but seed 1 gives other "
+                               "predictions than seed 0: set deterministic = False"))
+    out.append(Finding("PASS", task, "time", f"fit {rec['train_seconds']:.2f} s, predict {rec['predict_seconds']:.2f} "
+                       f"s ({rec['predict_rows_per_second']:,.0f} rows/s) on tiny; small is about 7x larger"))
+    return out

@@ -107,8 +107,16 @@ def _cmd_render(a: argparse.Namespace) -> None:
 
 def _cmd_check(a: argparse.Namespace) -> None:
     from benchmark.check import check_model
+    from benchmark.interface import registered_models
+    from benchmark.params import load_params
 
-    findings = check_model(a.model, tasks=a.task, data_root=Path(a.data_root) if a.data_root else None, quiet=a.quiet)
+    spec, params = a.model, {}
+    if ":" not in a.model and Path(a.params).exists():  # a model of params.yaml: its class and params block
+        block = registered_models(load_params(a.params)).get(a.model)
+        if block is not None:
+            spec, params = block["class"], block["params"]
+    findings = check_model(spec, tasks=a.task, data_root=Path(a.data_root) if a.data_root else None,
+                           quiet=a.quiet, params=params)
     for f in findings:
         print(f)
     fails = sum(f.verdict == "FAIL" for f in findings)
@@ -188,9 +196,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("render", _cmd_render, "re-render the markdown and plots of a leaderboard folder from its results.json")
     sp.add_argument("dir", nargs="?", default="leaderboard")
     sp = add("check", _cmd_check, "check a model against the interface on the tiny preset")
-    sp.add_argument("model", help="MODULE:CLASS (importable) or a registered entry-point name")
+    sp.add_argument("model", help="MODULE:CLASS (importable), a model of params.yaml (checked with its params "
+                    "block) or a registered entry-point name")
     sp.add_argument("--task", action="append", default=None, help="only this task (repeatable)")
     sp.add_argument("--data-root", default=None, help="reuse a folder for the tiny data (default: temporary)")
+    sp.add_argument("--params", default="params.yaml", help="where a model named by its params.yaml name is found")
     return p
 
 

@@ -88,6 +88,12 @@ def read_metrics(path: Path) -> dict:
         raise DataError(str(path), f"unreadable metrics.json ({e})") from None
 
 
+def uses_oracle(runs_root: Path, dataset: str, task: str, model: str) -> bool:
+    """Whether a model's runs declare uses_oracle (then it is a reference row whatever params say)."""
+    return any(read_metrics(d / "metrics.json").get("uses_oracle")
+               for _, d in run_dirs(runs_root, dataset, task, model, None))
+
+
 def _ok_runs(runs_root: Path, dataset: str, task: str, model: str, seeds: Iterable[int] | None
              ) -> tuple[list[tuple[int, Path]], list[str]]:
     """Successful runs (seed, folder) and the errors of the failed ones."""
@@ -211,16 +217,20 @@ def compare_runs(runs_root: Path, dataset: str, task: str, models: list[str], re
 
     Only runs with status "ok" count (`seeds` restricts which seed folders are read). A model with no
     successful run, or a metric whose test cannot be computed, gets a record with status "skipped" and
-    the reason. Models in `unranked` (Oracle, artifact probe) are compared but marked ranked=False, so
+    the reason. Models in `unranked` (artifact probe) and those whose runs declare uses_oracle (Oracle) are
+    compared but marked ranked=False, so
     `finalize` leaves them out of the multiple-testing families. holm_p and bh_q stay None here.
     """
     get_task(task)
     if task not in PLANS:
         raise BenchmarkError(f"compare: no significance plan for task '{task}'")
     plans = PLANS[task]
-    unranked = set(unranked)
     seeds = None if seeds is None else list(seeds)
     others = [m for m in dict.fromkeys(models) if m != reference]
+    if uses_oracle(runs_root, dataset, task, reference):
+        raise BenchmarkError(f"params.yaml: the {task} reference {reference} declares uses_oracle: a model that "
+                             "reads the simulator's truth is a reference row, never the reference")
+    unranked = set(unranked) | {m for m in others if uses_oracle(runs_root, dataset, task, m)}
     ref_ok, ref_err = _ok_runs(runs_root, dataset, task, reference, seeds)
     if not ref_ok:
         why = "; ".join(ref_err) if ref_err else "no run found"

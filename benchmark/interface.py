@@ -2,7 +2,9 @@
 
 A model is a class that declares the tasks it supports and implements `fit`, `predict` and, for
 topk, `score_candidates`. It receives task tables without test labels and a `Context` with the seed,
-device, work directory, its params block and the feature store; it never computes metrics.
+device, a fresh work directory, its params block and a sealed, clocked view of the feature store
+(`benchmark.features.view`); it never computes metrics. The simulator's oracle reaches only a class
+that declares `uses_oracle = True`, and such a model is never ranked.
 Models are found by a `module:Class` entry in params.yaml or the entry-point group
 `kuailive_bench.baselines`.
 """
@@ -26,16 +28,16 @@ ENTRY_POINT_GROUP = "kuailive_bench.baselines"
 
 @dataclass
 class Context:
-    """What a model may use besides its task tables."""
+    """What a model may use besides its task tables: no file path, no end time, no test label."""
 
     task: str
     seed: int
     device: str
-    work_dir: Path
+    work_dir: Path  # a fresh temporary folder (also the run's working directory), deleted after the run
     params: dict[str, Any] = field(default_factory=dict)
-    features: Any = None  # benchmark.features.FeatureStore
+    features: Any = None  # benchmark.features.view.FeatureView: fit-phase while fitting, rows-only while predicting
     labels: tuple[str, ...] = ()
-    oracle_dir: Path | None = None  # sim only; for the Oracle reference row
+    oracle: Any = None  # benchmark.sim.oracle.Oracle, sim only, and only for a class with uses_oracle = True
     quiet: bool = False
 
 
@@ -58,10 +60,15 @@ class Candidates:
 
 
 class Baseline(ABC):
-    """Base class of every model. Subclasses set `tasks` and, if they are seed-free, `deterministic`."""
+    """Base class of every model. Subclasses set `tasks` and, if they are seed-free, `deterministic`.
+
+    `uses_oracle = True` hands the model the simulator's ground truth (`ctx.oracle`); by that declaration
+    alone its rows are reference rows, never ranked.
+    """
 
     tasks: ClassVar[tuple[str, ...]] = ()
     deterministic: ClassVar[bool] = False
+    uses_oracle: ClassVar[bool] = False
 
     def __init__(self, **params: Any):
         self.params = params
@@ -75,7 +82,9 @@ class Baseline(ABC):
         """A score per test row (for multi_behavior a DataFrame with one column per label)."""
 
     def score_candidates(self, queries: pd.DataFrame, candidates: Candidates, ctx: Context) -> np.ndarray:
-        """topk: a score per (query, live candidate), flat in the CSR order of `candidates`."""
+        """topk: a score per (query, live candidate), flat in the CSR order of `candidates`.
+
+        `queries` holds `query_id` (joins to no exposure), `user_id` and `ts` only."""
         raise NotImplementedError(f"{type(self).__name__} does not rank candidates")
 
     def n_params(self) -> int:

@@ -36,7 +36,7 @@ from benchmark.tasks import get_task
 SCHEMA_VERSION = 1
 PACKAGES = ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "torch", "dvc", "matplotlib", "tabulate")
 RUN_FIELDS = ("train_seconds", "predict_seconds", "predict_rows_per_second", "n_params", "device",
-              "peak_memory_mb", "threads", "n_test")
+              "peak_memory_mb", "threads", "n_test", "uses_oracle")
 BREAKDOWN_ORDER = {"activity": 0, "streamer": 1, "time": 2}
 VALUE_ORDER = {"low": 0, "mid": 1, "high": 2, "seen": 0, "unseen": 1, "peak": 0, "offpeak": 1}
 DASH = "—"
@@ -57,6 +57,13 @@ def _run_record(dataset: str, task: str, model: str, seed: int, folder: Path) ->
     rec["metrics"] = dict(raw.get("metrics") or {})
     rec.update({k: raw.get(k) for k in RUN_FIELDS})
     return rec
+
+
+def reference_rows(params: dict, runs: list[dict]) -> list[str]:
+    """Rows shown but never ranked: params' `leaderboard.unranked` plus every model whose runs declare
+    uses_oracle (that declaration alone makes a reference row; params cannot undo it)."""
+    declared = [r["model"] for r in runs if r.get("uses_oracle")]
+    return list(dict.fromkeys([*unranked_models(params), *declared]))
 
 
 def collect_runs(runs_root: Path, dataset: str, params: dict) -> list[dict]:
@@ -169,6 +176,7 @@ def collect_results(runs_root: Path, dataset: str, params: dict, data_root: Path
                        "labels": list(t.labels), "models": spec["models"], "reference": spec["reference"]}
         if task == "topk":
             tasks[task]["sampled_negatives"] = queries.get("sampled_negatives")
+    runs = collect_runs(runs_root, dataset, params)
     results = {
         "schema_version": SCHEMA_VERSION,
         "dataset": dataset,
@@ -177,11 +185,11 @@ def collect_results(runs_root: Path, dataset: str, params: dict, data_root: Path
         "environment": environment(params),
         "seeds": list(params.get("seeds") or []),
         "references": {task: spec["reference"] for task, spec in plan.items()},
-        "reference_rows": unranked_models(params),
+        "reference_rows": reference_rows(params, runs),
         "oracle": str(board.get("oracle", "Oracle")),
         "significance": {**significance_settings(params), **(sig.get("settings") or {})},
         "tasks": tasks,
-        "runs": collect_runs(runs_root, dataset, params),
+        "runs": runs,
         "comparisons": list(sig.get("comparisons") or []),
         "models": model_cards(params, plan),
     }

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import random
 import resource
-import shutil
 import sys
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,11 @@ from benchmark.evaluate import (
     sampled_view_metrics,
 )
 from benchmark.features import FeatureStore
+from benchmark.features.view import FeatureView, FitClock, RowsClock
 from benchmark.interface import Baseline, Candidates, Context, load_class
 from benchmark.io import atomic_dir, log
 from benchmark.metrics import target_rank
+from benchmark.sandbox import sandbox
 from benchmark.tasks import get_task
 from benchmark.tasks.base import KEY_COLUMNS
 
@@ -108,25 +110,40 @@ def sampled_keep(sample_ids: np.ndarray, streamer: np.ndarray, offsets: np.ndarr
     return keep | is_target
 
 
+QUERY_COLUMNS = ["query_id", "user_id", "ts"]  # what a model sees of a topk query: it joins to no exposure
+
+
+def public_queries(queries: pd.DataFrame) -> pd.DataFrame:
+    """topk queries as a model sees them: a `query_id` (the row's position), the user and the time."""
+    return pd.DataFrame({"query_id": np.arange(len(queries), dtype=np.int64),
+                         "user_id": queries["user_id"].to_numpy(), "ts": queries["ts"].to_numpy()})
+
+
 def rank_queries(model: Baseline, queries: pd.DataFrame, features: FeatureStore, ctx: Context,
-                 sampled: dict | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 periods: dict[str, tuple[int, int]], sampled: dict | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Target rank per query over every live candidate (1 + higher + half of equal), the stored top-N, and
-    the rank in the sampled view (`sampled` = {negatives, seed}; NaN when not asked for)."""
+    the rank in the sampled view (`sampled` = {negatives, seed}; NaN when not asked for).
+
+    Each chunk of queries is scored through a view that answers only for those queries and their candidates."""
     ts = queries["ts"].to_numpy()
     targets = queries["target_streamer_id"].to_numpy()
     sample_ids = queries["sample_id"].to_numpy()
-    public = queries[KEY_COLUMNS]
+    public = public_queries(queries)
     ranks = np.empty(len(queries))
     sampled_ranks = np.full(len(queries), np.nan)
     top = np.full((len(queries), TOP_N_STORED), -1, dtype=np.int64)
     for sl, (offsets, streamer, live) in features.live_index.iter_candidates(ts, QUERY_CHUNK):
         cand = Candidates(offsets, streamer, live)
-        scores = np.asarray(model.score_candidates(public.iloc[sl].reset_index(drop=True), cand, ctx), np.float64)
+        q = cand.query_index
+        chunk = public.iloc[sl].reset_index(drop=True)
+        clock = RowsClock.of_queries(chunk["user_id"].to_numpy(), chunk["ts"].to_numpy(), q, streamer, live)
+        view_ctx = replace(ctx, features=FeatureView(features, periods, clock))
+        scores = np.asarray(model.score_candidates(chunk, cand, view_ctx), np.float64)
         if scores.shape != streamer.shape:
             raise ModelError(f"score_candidates returned {scores.shape[0]} scores for {streamer.size} candidates")
         if not np.all(np.isfinite(scores)):
             raise ModelError("score_candidates returned NaN or infinite scores")
-        q = cand.query_index
         is_target = streamer == targets[sl][q]
         if np.bincount(q[is_target], minlength=offsets.size - 1).min(initial=1) < 1:
             raise BenchmarkError("a topk target is missing from its live candidates (task files out of date?)")
@@ -145,27 +162,51 @@ def rank_queries(model: Baseline, queries: pd.DataFrame, features: FeatureStore,
     return ranks, top, sampled_ranks
 
 
+def split_periods(data_root: Path, dataset: str) -> dict[str, tuple[int, int]]:
+    """Each split's [start, end) in epoch ms, from the split stage's manifest."""
+    path = Path(data_root) / "split" / dataset / "split_manifest.json"
+    if not path.exists():
+        raise BenchmarkError(f"{path}: not found (run `kuailive-bench split` first)")
+    bounds = json.loads(path.read_text())["boundaries"]
+    return {name: (int(b["start_ms"]), int(b["end_ms"])) for name, b in bounds.items()}
+
+
+def load_oracle(data_root: Path, dataset: str):
+    """The simulator's ground truth for a model that declares uses_oracle (sim data only)."""
+    from benchmark.sim.oracle import Oracle
+
+    folder = Path(data_root) / "raw" / dataset / "oracle"
+    if not folder.exists():
+        raise ModelError("no oracle/ folder: the oracle exists only for KuaiLive-Sim data")
+    return Oracle.load(folder)
+
+
 def run_one(dataset: str, task: str, model_name: str, model_spec: dict, seed: int, data_root: Path = Path("data"),
             runs_root: Path = Path("runs"), threads: int = 1, quiet: bool = False) -> dict:
-    """Fit, predict and evaluate one model on one task with one seed; write runs/<...>/seed<k>/."""
-    out = Path(runs_root) / dataset / task / model_name / f"seed{seed}"
+    """Fit, predict and evaluate one model on one task with one seed; write runs/<...>/seed<k>/.
+
+    The model runs in a sandbox (a fresh temporary work directory that is also its cwd and TMPDIR) and
+    sees the feature store only through a sealed view: clocked to the test start while fitting, limited to
+    the rows and candidates handed over while predicting (benchmark.features.view)."""
+    data_root, runs_root = Path(data_root).resolve(), Path(runs_root).resolve()
+    out = runs_root / dataset / task / model_name / f"seed{seed}"
     task_def = get_task(task)
-    task_dir = Path(data_root) / "tasks" / dataset / task
+    task_dir = data_root / "tasks" / dataset / task
     record: dict[str, Any] = {"dataset": dataset, "task": task, "model": model_name, "seed": seed,
                               "status": "ok", "metrics": {}, "train_seconds": None, "fit": {}, "predict_seconds": None,
-                              "n_params": None, "device": None, "peak_memory_mb": None}
-    with atomic_dir(out) as tmp:
+                              "n_params": None, "device": None, "peak_memory_mb": None, "uses_oracle": False}
+    with atomic_dir(out) as tmp, sandbox() as work:
         try:
             cls = load_class(model_spec["class"])  # first: seed_everything seeds torch if the model imported it
+            record["uses_oracle"] = bool(cls.uses_oracle)
             seed_everything(seed, threads)
             device = default_device()
-            data_root = Path(data_root)
             features = FeatureStore.open(data_root / "features" / dataset, data_root / "processed" / dataset)
-            oracle = Path(data_root) / "raw" / dataset / "oracle"
-            ctx = Context(task=task, seed=seed, device=device, work_dir=tmp / "work",
-                          params=dict(model_spec.get("params") or {}), features=features, labels=task_def.labels,
-                          oracle_dir=oracle if oracle.exists() else None, quiet=quiet)
-            ctx.work_dir.mkdir()
+            periods = split_periods(data_root, dataset)
+            ctx = Context(task=task, seed=seed, device=device, work_dir=work,
+                          params=dict(model_spec.get("params") or {}), labels=task_def.labels,
+                          features=FeatureView(features, periods, FitClock(periods["test"][0])),
+                          oracle=load_oracle(data_root, dataset) if cls.uses_oracle else None, quiet=quiet)
             if task not in cls.tasks:
                 raise ModelError(f"{model_spec['class']} does not support task '{task}'")
             model = cls(**ctx.params)
@@ -177,9 +218,14 @@ def run_one(dataset: str, task: str, model_name: str, model_spec: dict, seed: in
                 record["train_seconds"] = time.perf_counter() - t0
                 record["fit"] = model.fit_log()
                 t0 = time.perf_counter()
-                output = (rank_queries(model, test, features, ctx, _task_meta(task_dir).get("sampled_view"))
-                          if task == "topk"
-                          else model.predict(test[KEY_COLUMNS].copy(), ctx))
+                if task == "topk":
+                    output = rank_queries(model, test, features, ctx, periods,
+                                          _task_meta(task_dir).get("sampled_view"))
+                else:
+                    clock = RowsClock.of_rows(*(test[c].to_numpy() for c in
+                                                ("user_id", "streamer_id", "live_id", "ts", "sample_id")))
+                    output = model.predict(test[KEY_COLUMNS].copy(),
+                                           replace(ctx, features=FeatureView(features, periods, clock)))
                 record["predict_seconds"] = time.perf_counter() - t0
             if task == "topk":
                 ranks, top, sampled_ranks = output
@@ -210,7 +256,6 @@ def run_one(dataset: str, task: str, model_name: str, model_spec: dict, seed: in
         record["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         record["threads"] = threads
         (tmp / "metrics.json").write_text(json.dumps(record, indent=1, default=float))
-        shutil.rmtree(tmp / "work", ignore_errors=True)
     return record
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from benchmark.check import DATASET, check_model
+from benchmark.check import DATASET, check_model, prepare_cuts
 from benchmark.interface import load_class
 from benchmark.runner import run_one
 
@@ -25,19 +25,61 @@ def test_worked_example_passes_every_check(tiny_root):
     assert {f.task for f in findings} == {"ctr", "topk"}
 
 
-@pytest.mark.parametrize("name, failing, passing", [
-    ("ReadsTestLabels", "label access", ("shape", "determinism")),
-    ("EmitsNaN", "NaN", ()),
-    ("NotDeterministic", "determinism", ("shape",)),
-    ("WrongShape", "shape", ()),
+# Cheats the sealed view cannot stop (files read, state kept): check's prefix invariance and write scan do.
+@pytest.mark.parametrize("name, task, failing, passing", [
+    ("ReadsTestLabels", "ctr", "leakage", ("shape", "determinism", "state")),
+    ("ReadsProcessed", "ctr", "leakage", ("shape", "determinism", "state")),
+    ("DigsOracle", "ctr", "leakage", ("shape", "determinism", "state")),
+    ("WatchFromRoomFile", "watch_time", "leakage", ("shape", "determinism", "state")),
+    ("TopkTargetFromDisk", "topk", "leakage", ("shape", "determinism", "state")),
+    ("KeepsState", "ctr", "state", ("shape", "determinism")),
+    ("EmitsNaN", "ctr", "NaN", ()),
+    ("NotDeterministic", "ctr", "determinism", ("shape",)),
+    ("WrongShape", "ctr", "shape", ()),
 ])
-def test_planted_bad_models_are_caught(tiny_root, name, failing, passing):
-    findings = check_model(f"tests.planted_models:{name}", data_root=tiny_root, quiet=True)
+def test_planted_bad_models_are_caught(tiny_root, tmp_path, monkeypatch, name, task, failing, passing):
+    monkeypatch.setenv("KLB_PLANTED_STATE", str(tmp_path / "state"))
+    findings = check_model(f"tests.planted_models:{name}", tasks=[task], data_root=tiny_root, quiet=True)
     text = "\n".join(map(str, findings))
     assert _verdicts(findings, failing) == {"FAIL"}, text
     for topic in passing:
         assert _verdicts(findings, topic) == {"PASS"}, text
 
+
+# Cheats through what the harness hands over: the sealed view refuses them, so the run itself fails.
+@pytest.mark.parametrize("name, task, words", [
+    ("TopkTargetFromQuery", "topk", "KeyError: 'streamer_id'"),        # queries carry no clicked room
+    ("TopkRoomAgeFromSample", "topk", "asked for sample_id"),          # a query_id is no exposure
+    ("PeeksAhead", "ctr", "not one of them"),                          # no free timestamp while predicting
+    ("UsesOracleUndeclared", "ctr", "'NoneType' object"),              # no oracle without uses_oracle
+    ("WatchFromRoomEnd", "watch_time", "no attribute 'live_index'"),  # no room end times
+])
+def test_cheats_through_the_view_fail_their_run(tiny_root, tmp_path, name, task, words):
+    rec = run_one(DATASET, task, name, {"class": f"tests.planted_models:{name}"}, 0, tiny_root, tmp_path, quiet=True)
+    assert rec["status"] == "failed" and words in rec["error"], rec
+    findings = check_model(f"tests.planted_models:{name}", tasks=[task], data_root=tiny_root, quiet=True)
+    assert [(f.verdict, f.topic) for f in findings] == [("FAIL", "crash"), ("PASS", "state")], findings
+
+
+def test_a_sample_at_the_cut_has_its_own_outcome_perturbed(tiny_root):
+    """Each cut perturbs the outcome of its own sample, so a model reading exactly that is caught."""
+    cuts = prepare_cuts(tiny_root)
+    assert len(cuts) == 3 and len({c.ts for c in cuts}) == 3
+    test = {task: pq.read_table(tiny_root / "tasks" / DATASET / task / "test.parquet").to_pandas()
+            for task in ("ctr", "topk")}
+    changed = set()
+    for cut in cuts:
+        for task, base in test.items():
+            other = pq.read_table(cut.root / "tasks" / DATASET / task / "test.parquet").to_pandas()
+            keys = ["user_id", "ts"] if task == "topk" else ["user_id", "live_id", "ts"]
+            label = "target_streamer_id" if task == "topk" else "click"
+            both = base[base["ts"] == cut.ts].merge(other, on=keys, suffixes=("", "_cut"))
+            if (both[label] != both[f"{label}_cut"]).any():
+                changed.add(task)
+            before = base[base["ts"] < cut.ts].merge(other, on=keys, suffixes=("", "_cut"))
+            assert len(before) == (base["ts"] < cut.ts).sum()  # everything before the cut is still there
+            assert (before[label] == before[f"{label}_cut"]).all()
+    assert changed == {"ctr", "topk"}
 
 
 def test_gradient_boosting_is_deterministic_as_declared(tiny_root, tmp_path):
@@ -51,3 +93,27 @@ def test_gradient_boosting_is_deterministic_as_declared(tiny_root, tmp_path):
         preds.append(pq.read_table(tmp_path / DATASET / "ctr" / "gb" / f"seed{seed}" / "predictions.parquet"))
     assert load_class(spec["class"]).deterministic and load_class("baselines.simple:ArtifactProbe").deterministic
     assert preds[0].equals(preds[1])
+
+
+RECBOLE_TINY = {"epochs": 1, "stopping_step": 1, "embedding_size": 16, "train_batch_size": 2048,
+                "eval_batch_size": 8192, "learning_rate": 0.001, "hist_len": 10}
+
+
+@pytest.mark.parametrize("spec, tasks, params", [
+    ("baselines.simple:GlobalMean", None, {}),
+    ("baselines.simple:Popularity", None, {}),
+    ("baselines.simple:RepeatConsumption", None, {}),
+    ("baselines.simple:GradientBoosting", ["ctr", "watch_time"], {"max_iter": 10}),  # an exposure and a click task
+    ("baselines.simple:ArtifactProbe", ["ctr"], {"max_iter": 10}),
+    ("baselines.simple:Oracle", None, {}),
+    ("baselines.recbole:ContextModel", ["ctr"], {**RECBOLE_TINY, "model": "DeepFM", "max_train_rows": 3000,
+                                                 "max_valid_rows": 1000}),
+    ("baselines.recbole:RankingModel", None, {**RECBOLE_TINY, "model": "Pop"}),
+    ("baselines.recbole:RankingModel", None, {**RECBOLE_TINY, "model": "BPR"}),
+], ids=["GlobalMean", "Popularity", "RepeatConsumption", "GradientBoosting", "ArtifactProbe", "Oracle", "DeepFM",
+        "Pop", "BPR"])
+def test_the_default_baselines_pass_every_check(tiny_root, spec, tasks, params):
+    """Every model of the default pipeline passes check: learned ones here with small budgets (the same code
+    paths); with its params.yaml block on every task: `kuailive-bench check <name>`."""
+    findings = check_model(spec, tasks=tasks, data_root=tiny_root, quiet=True, params=params)
+    assert findings and all(f.verdict == "PASS" for f in findings), "\n".join(map(str, findings))

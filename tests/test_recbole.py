@@ -13,15 +13,16 @@ import yaml
 
 from benchmark import metrics as M
 from benchmark.features import FeatureStore
+from benchmark.features.view import FeatureView, FitClock, RowsClock
 from benchmark.interface import Candidates, Context
-from benchmark.runner import load_split, run_one, seed_everything
+from benchmark.runner import load_split, public_queries, run_one, seed_everything, split_periods
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
 DATASET = "sim-tiny-s0"
 CONTEXT = ["LR", "FM", "WideDeep", "DeepFM", "xDeepFM", "DCN", "DCNV2", "AutoInt", "DIN", "DIEN"]
 RANKING = ["Pop", "BPR", "LightGCN", "GRU4Rec", "SASRec"]
-FAST = {"epochs": 1, "max_train_rows": 3000}  # CI: one short epoch each, on 2 cores
+FAST = {"epochs": 1, "max_train_rows": 3000, "max_valid_rows": 2000}  # CI: one short epoch each, on 2 cores
 
 
 def _spec(name: str, **override) -> dict:
@@ -32,10 +33,16 @@ def _spec(name: str, **override) -> dict:
     return {"class": block["class"], "params": params}
 
 
-def _ctx(root: Path, task: str, work: Path, seed: int = 0) -> Context:
-    store = FeatureStore.open(root / "features" / DATASET, root / "processed" / DATASET)
+def _store(root: Path) -> FeatureStore:
+    return FeatureStore.open(root / "features" / DATASET, root / "processed" / DATASET)
+
+
+def _ctx(root: Path, task: str, work: Path, seed: int = 0, clock=None) -> Context:
+    """A model's context as the runner builds it: the fit-phase view unless another clock is given."""
+    periods = split_periods(root, DATASET)
+    view = FeatureView(_store(root), periods, clock or FitClock(periods["test"][0]))
     work.mkdir(parents=True, exist_ok=True)
-    return Context(task=task, seed=seed, device="cpu", work_dir=work, features=store, quiet=True)
+    return Context(task=task, seed=seed, device="cpu", work_dir=work, features=view, quiet=True)
 
 
 def _splits(root: Path, task: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -87,7 +94,7 @@ def test_scaler_is_fitted_on_train_only():
 def test_history_matrix_ends_strictly_before_t(tiny_data):
     from baselines.recbole.atomic import history_matrix
 
-    store = FeatureStore.open(tiny_data / "features" / DATASET, tiny_data / "processed" / DATASET)
+    store = _store(tiny_data)
     log = store.click_history.cols
     i = int(np.flatnonzero(np.r_[False, log["user_id"][1:] == log["user_id"][:-1]])[20])  # a user's non-first click
     u, t = log["user_id"][i:i + 1], log["ts"][i:i + 1]
@@ -131,7 +138,9 @@ def test_parity_with_recbole_trainer_evaluate(tiny_data, tmp_path):
     from baselines.recbole import ContextModel
 
     train, valid, test = _splits(tiny_data, "ctr")
-    ctx = _ctx(tiny_data, "ctr", tmp_path / "work")
+    every = pd.concat([train, valid, test])  # the parity run hands RecBole the test rows too: a view of every row
+    rows = RowsClock.of_rows(*(every[c].to_numpy() for c in ("user_id", "streamer_id", "live_id", "ts", "sample_id")))
+    ctx = _ctx(tiny_data, "ctr", tmp_path / "work", clock=rows)
     seed_everything(0, 2)
     model = ContextModel(**_spec("DeepFM", **FAST)["params"])
     model.fit_recbole(train, valid, ctx, recbole_test=test)
@@ -159,12 +168,13 @@ def test_ranking_never_masks_past_streamers(tiny_data, tmp_path):
     seed_everything(0, 2)
     model = RankingModel(**_spec("Pop")["params"])
     model.fit(train, valid, ctx)
-    store = ctx.features
     repeat = test[test["repeat"] == 1].head(20).reset_index(drop=True)
     assert len(repeat), "tiny has repeat-consumption queries"
-    offsets, streamer, live = next(iter(store.live_index.iter_candidates(repeat["ts"].to_numpy(), 256)))[1]
-    scores = model.score_candidates(repeat.drop(columns=["target_streamer_id", "repeat"]),
-                                    Candidates(offsets, streamer, live), ctx)
+    offsets, streamer, live = _store(tiny_data).live_index.candidates(repeat["ts"].to_numpy())
+    cand = Candidates(offsets, streamer, live)
+    clock = RowsClock.of_queries(repeat["user_id"].to_numpy(), repeat["ts"].to_numpy(), cand.query_index, streamer,
+                                 live)
+    scores = model.score_candidates(public_queries(repeat), cand, _ctx(tiny_data, "topk", tmp_path / "w", clock=clock))
     fitted = model.fitted["model"]
     counts = (fitted.model.item_cnt.double().squeeze(1) / fitted.model.max_cnt.double()).numpy()
     expected = counts[fitted.ids(fitted.dataset.iid_field, streamer)]

@@ -223,17 +223,14 @@ class RankingModel(_RecBoleBaseline):
 
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame, ctx: Context) -> None:
         store, files = ctx.features, ctx.work_dir / DATASET_NAME
-        log = store.click_history.cols
-        split = store.samples(columns=["sample_id", "split"])
-        train_ids = split["sample_id"].to_numpy()[split["split"].to_numpy() == 0]
-        k = np.isin(log["sample_id"], train_ids)  # every click of the train period, not only its queries
-        rows = {"train": self._rows(store, log["user_id"][k], log["streamer_id"][k], log["ts"][k]),
+        log = store.click_log(*store.periods["train"])  # every click of the train period, not only its queries
+        rows = {"train": self._rows(store, log["user_id"], log["streamer_id"], log["ts"]),
                 "valid": self._rows(store, valid["user_id"].to_numpy(), valid["target_streamer_id"].to_numpy(),
                                     valid["ts"].to_numpy())}
         rows["test"] = rows["valid"]  # a placeholder RecBole requires; test queries are scored in score_candidates
         for name in SPLIT_FILES:
             write_atomic(files / f"{DATASET_NAME}.{name}.inter", rows[name])
-        entity_cols = self._entity_files(files, store, log["user_id"], store.live_index.streamer_id, False)
+        entity_cols = self._entity_files(files, store, log["user_id"], store.known_streamers(), False)
         seq = self._sequential()
         general_neg = {"distribution": "uniform", "sample_num": 1, "alpha": 1.0, "dynamic": False, "candidate_num": 0}
         settings = {
@@ -276,7 +273,9 @@ class RankingModel(_RecBoleBaseline):
         _reset_cache(self.fitted["model"].model)
         ts, targets = valid["ts"].to_numpy(), valid["target_streamer_id"].to_numpy()
         ranks = np.full(len(valid), 11.0)  # a target not live at its query time (none should be): gain 0
-        for sl, (offsets, streamer, live) in ctx.features.live_index.iter_candidates(ts, QUERY_CHUNK):
+        for i in range(0, len(valid), QUERY_CHUNK):
+            sl = slice(i, i + QUERY_CHUNK)
+            offsets, streamer, live = ctx.features.candidates(ts[sl])
             cand = Candidates(offsets, streamer, live)
             scores = self.score_candidates(valid.iloc[sl].reset_index(drop=True), cand, ctx)
             q = cand.query_index

@@ -390,6 +390,9 @@ def build_events(tables: dict[str, pa.Table], rooms: pa.Table, ex: dict[str, np.
     click_row = click_pos[np.maximum(idx, 0)]
     sample = np.where(ok, click_row, -1)  # sample_id == row position in exposures
     reveal = np.where(ok, np.maximum(ts, ex["reveal_ts"][click_row]), ts)
+    # a session's outcome (its counts below) is whole only once its last event is known, which can be after
+    # the session's own end (un-snapped events): its reveal time moves there
+    np.maximum.at(ex["reveal_ts"], sample[ok], ts[ok])
 
     n = ex["sample_id"].size
     for i, k in enumerate(kinds):

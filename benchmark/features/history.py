@@ -82,6 +82,16 @@ class ClickHistory:
         return out
 
 
+    def window(self, start: int, end: int) -> dict[str, np.ndarray]:
+        """Every click with start <= ts < end, in (user, ts) order, outcome columns -1 unless revealed before
+        `end` (so a log cut at `end` knows exactly what was known at `end`)."""
+        ts = self.cols["ts"]
+        keep = (ts >= start) & (ts < end)
+        revealed = self.cols["reveal_ts"][keep] < end
+        return {c: (np.where(revealed, v[keep], -1) if c in OUTCOMES or c == "reveal_ts" else v[keep])
+                for c, v in self.cols.items()}
+
+
 class PairHistory:
     """Per (user, streamer) pair: clicks before t and outcomes revealed before t (repeat consumption)."""
 

@@ -197,7 +197,10 @@ class FeatureStore:
 
     def title_embedding(self, live_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Title vector of each room's first date, zeros where missing, and the missing flag."""
-        row = self.rooms(live_ids)["title_row"]
+        return self.title_rows(self.rooms(live_ids)["title_row"])
+
+    def title_rows(self, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Title vectors of title-embedding rows, zeros where the row is -1, and the missing flag."""
         emb = self.titles
         missing = row < 0
         out = emb[np.maximum(row, 0)] if emb.shape[0] else np.zeros((row.size, 128), np.float32)
