@@ -169,16 +169,19 @@ class FeatureStore:
 
         return self._get("rooms", make)
 
-    def rooms(self, live_ids: np.ndarray) -> dict[str, np.ndarray]:
+    def rooms(self, live_ids: np.ndarray, started_by: int | None = None) -> dict[str, np.ndarray]:
         """Static room features: streamer_id, live_type, category, title_row, start_ts, known.
 
-        Never the end time or duration: they are future information.
+        Never the end time or duration: they are future information. A room that starts after
+        `started_by` (when given) is unknown, as it was at that time.
         """
         r = self._rooms
         live_ids = np.asarray(live_ids, dtype=np.int64)
         pos = searchsorted_many(r["live_id"], live_ids)
         pos_c = np.minimum(pos, max(r["live_id"].size - 1, 0))
         known = (pos < r["live_id"].size) & (r["live_id"][pos_c] == live_ids)
+        if started_by is not None:
+            known &= r["start_ts"][pos_c] <= started_by
         out = {"known": known}
         for c, fill in (("streamer_id", -1), ("live_type", -1), ("title_row", -1), ("start_ts", -1)):
             out[c] = np.where(known, r[c][pos_c], fill)

@@ -45,6 +45,7 @@ class FitClock:
     until: int
 
     def check_times(self, what: str, ts: np.ndarray) -> None:
+        ts = np.asarray(ts, dtype=np.int64)
         bad = np.flatnonzero(ts > self.until)
         if bad.size:
             raise SealError(f"{what}: while fitting, the feature view answers only for times up to the start "
@@ -162,19 +163,16 @@ class FeatureView:
 
         Fitting: train and valid exposures only. Predicting: the rows handed over."""
         sample_ids = np.asarray(sample_ids, dtype=np.int64)
-        clock = self.__clock
-        if isinstance(clock, RowsClock):
-            clock.check_samples("samples()", sample_ids)
-        table = self.__store.samples(sample_ids, columns if columns is None or "split" in columns
-                                     else [*columns, "split"])
-        if isinstance(clock, FitClock):
-            split = table["split"].to_numpy()
-            bad = np.flatnonzero(split > 1)
+        if isinstance(self.__clock, RowsClock):
+            self.__clock.check_samples("samples()", sample_ids)
+        table = self.__store.samples(sample_ids)
+        if isinstance(self.__clock, FitClock):
+            bad = np.flatnonzero(table["split"].to_numpy() > 1)
             if bad.size:
                 raise SealError(f"samples(): while fitting, the feature view serves train and valid exposures "
                                 f"only; sample_id {int(sample_ids[bad[0]])} is a test exposure "
                                 f"({bad.size:,} such ids)")
-        return table if columns is None or "split" in columns else table.drop(["split"])
+        return table.select(columns) if columns else table
 
     def history(self, user_ids: np.ndarray, ts: np.ndarray, length: int) -> dict[str, np.ndarray]:
         """The user's last `length` clicks strictly before t, outcomes masked until revealed."""
@@ -213,19 +211,12 @@ class FeatureView:
 
         Fitting: a room that starts after the test period begins is unknown."""
         self.__clock.check_ids("rooms()", "live_id", live_ids)
-        out = self.__store.rooms(live_ids)
         clock = self.__clock
-        if isinstance(clock, FitClock):
-            later = out["known"] & (out["start_ts"] > clock.until)
-            if later.any():
-                out = {k: np.where(later, "" if k == "category" else False if k == "known" else -1, v)
-                       for k, v in out.items()}
-        return out
+        return self.__store.rooms(live_ids, started_by=clock.until if isinstance(clock, FitClock) else None)
 
     def title_embedding(self, live_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Title vector of each room's first date, zeros where missing or unknown, and the missing flag."""
-        row = self.rooms(live_ids)["title_row"]
-        return self.__store.title_rows(row)
+        return self.__store.title_rows(self.rooms(live_ids)["title_row"])
 
     def user_profile(self, user_ids: np.ndarray) -> pa.Table:
         """User profile codes (a 2025-05-25 snapshot: sees the future, documented and ablated)."""
