@@ -7,7 +7,9 @@ over two runs with the same seed, leakage and kept state, and time.
   everything known at or after T perturbed (`benchmark.perturb`); a model whose score moves for any
   sample at or before T read something it should not have (a sample at T has its own outcome perturbed).
 - State: a model may write only to its work directory; a file it writes anywhere else (temp dirs,
-  home, the working directory) could carry state from one run to the next and fails the check.
+  home, the working directory) could carry state from one run to the next and fails the check. The scan
+  cannot tell who wrote a file: another process writing there meanwhile is reported too (by name), so
+  run check with nothing else writing in those folders.
 """
 
 from __future__ import annotations
@@ -171,9 +173,11 @@ def first_moved(base: pd.DataFrame, cut: pd.DataFrame, t: int, task: str) -> str
             "files on disk")
 
 
-def _roots() -> list[Path]:
-    """Where a run could leave state for the next: temp dirs, home, the working directory (none twice)."""
-    found = {Path(p).resolve() for p in (tempfile.gettempdir(), "/var/tmp", "/dev/shm", Path.home(), Path.cwd())}
+def _roots(data_root: Path) -> list[Path]:
+    """Where a run could leave state for the next: temp dirs, home, the working directory, the data (none
+    twice)."""
+    found = {Path(p).resolve() for p in (tempfile.gettempdir(), "/var/tmp", "/dev/shm", Path.home(), Path.cwd(),
+                                         data_root)}
     found = {p for p in found if p.is_dir()}
     return sorted(p for p in found if not any(q in p.parents for q in found))
 
@@ -195,9 +199,25 @@ def snapshot(roots: list[Path], exclude: list[Path]) -> dict[str, tuple[int, int
     return out
 
 
+def own_open_files() -> set[str]:
+    """Files this process holds open (its own log or output redirected into a scanned folder); Linux only."""
+    out = set()
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return out
+    for fd in fds:
+        try:
+            out.add(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:
+            continue
+    return out
+
+
 def written(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
-    """Files new or changed between two snapshots."""
-    return sorted(p for p, v in after.items() if before.get(p) != v)
+    """Files new or changed between two snapshots, except those this process holds open (its own output)."""
+    mine = own_open_files()
+    return sorted(p for p, v in after.items() if before.get(p) != v and p not in mine)
 
 
 def check_model(spec: str, tasks: list[str] | None = None, data_root: Path | None = None,
@@ -217,7 +237,7 @@ def check_model(spec: str, tasks: list[str] | None = None, data_root: Path | Non
                 findings.append(Finding("FAIL", task, "support", f"{spec} does not declare task '{task}'"))
                 continue
             started = time.perf_counter()
-            roots = _roots()
+            roots = _roots(data_root)
             before = snapshot(roots, [runs])
             findings += _check_task({"class": spec, "params": dict(params or {})}, cls, task, data_root, cuts,
                                     runs, quiet)

@@ -5,6 +5,7 @@ one whose runs all failed, one that failed one seed, and an unranked Oracle."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from benchmark import significance as S
 from benchmark.compare import compare_runs, finalize, seed_mean_per_user, significance_stage
 from benchmark.errors import BenchmarkError, DataError
 from benchmark.evaluate import breakdowns, evaluate_ranks, evaluate_scores, sampled_view_metrics
+from benchmark.leaderboard import reference_rows
 from benchmark.metrics import auc
 
 DATASET = "sim-tiny-s0"
@@ -301,3 +303,20 @@ def test_bad_params_say_what_is_missing(world, tmp_path):
         significance_stage(dict(PARAMS, tasks={"nope": {"models": [], "reference": "Ref"}}), runs, data,
                            tmp_path / "s.json", quiet=True)
     assert not (tmp_path / "s.json").exists()
+
+
+def test_a_model_declaring_uses_oracle_is_a_reference_row_whatever_params_say(world, tmp_path):
+    """uses_oracle in a model's runs makes it unranked with an empty `unranked` list, and never a reference."""
+    data, runs = world
+    copy = tmp_path / "runs"
+    shutil.copytree(runs, copy)
+    meta = copy / DATASET / "ctr" / "Oracle" / "seed0" / "metrics.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "uses_oracle": True}))
+    records = compare_runs(copy, DATASET, "ctr", MODELS, "Ref", data, 200, 50, seed=0, seeds=SEEDS, unranked=(),
+                           quiet=True)
+    assert {r["ranked"] for r in records if r["model"] == "Oracle"} == {False}
+    assert {r["ranked"] for r in records if r["model"] == "Better"} == {True}
+    with pytest.raises(BenchmarkError, match="declares uses_oracle"):
+        compare_runs(copy, DATASET, "ctr", MODELS, "Oracle", data, 200, 50, seed=0, seeds=SEEDS, quiet=True)
+    runs_list = [{"model": "Oracle", "uses_oracle": True}, {"model": "Better", "uses_oracle": False}]
+    assert reference_rows({"leaderboard": {"unranked": ["ArtifactProbe"]}}, runs_list) == ["ArtifactProbe", "Oracle"]
