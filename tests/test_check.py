@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+
 import pyarrow.parquet as pq
 import pytest
 
@@ -13,6 +15,17 @@ from benchmark.runner import run_one
 @pytest.fixture
 def tiny_root(tiny_data):
     return tiny_data
+
+
+@pytest.fixture(autouse=True)
+def private_tmp(tmp_path, monkeypatch):
+    """A temp dir of this test's own: check's state scan covers the temp dir, and other processes writing
+    in the shared /tmp meanwhile would be reported as the model's writes."""
+    private = tmp_path / "tmp"
+    private.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    monkeypatch.setenv("TMPDIR", str(private))
+    return private
 
 
 def _verdicts(findings, topic):
@@ -37,8 +50,8 @@ def test_worked_example_passes_every_check(tiny_root):
     ("NotDeterministic", "ctr", "determinism", ("shape",)),
     ("WrongShape", "ctr", "shape", ()),
 ])
-def test_planted_bad_models_are_caught(tiny_root, tmp_path, monkeypatch, name, task, failing, passing):
-    monkeypatch.setenv("KLB_PLANTED_STATE", str(tmp_path / "state"))
+def test_planted_bad_models_are_caught(tiny_root, private_tmp, monkeypatch, name, task, failing, passing):
+    monkeypatch.setenv("KLB_PLANTED_STATE", str(private_tmp / "state"))  # a fixed folder outside the work dir
     findings = check_model(f"tests.planted_models:{name}", tasks=[task], data_root=tiny_root, quiet=True)
     text = "\n".join(map(str, findings))
     assert _verdicts(findings, failing) == {"FAIL"}, text
