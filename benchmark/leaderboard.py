@@ -477,19 +477,21 @@ def render_task(results: dict, task: str, plot_name: str | None) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def plot_task(results: dict, task: str, path: Path) -> Path | None:
-    """PNG of each model's per-seed primary metric, the Oracle as a horizontal line (Agg, no timestamp)."""
+def plot_task(results: dict, task: str, path: Path) -> Path:
+    """PNG of each model's per-seed primary metric, the Oracle as a horizontal line (Agg, no timestamp).
+
+    Always written (DVC declares it as a plot): a task without any successful run says so in the figure."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     v = _TaskView(results, task)
     oracle = results.get("oracle")
     models = [m for m in v.order if v.ok[m] and m != oracle]
-    if not models and not (oracle in v.ok and v.ok[oracle]):
-        return None
     fig = Figure(figsize=(max(4.0, 1.1 * len(models) + 2), 4.0), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
+    if not models and not (oracle in v.ok and v.ok[oracle]):
+        ax.text(0.5, 0.5, "no successful run", transform=ax.transAxes, ha="center", va="center")
     for x, m in enumerate(models):
         vals = np.array([np.nan if y is None else y for y in v.values(m, v.primary)], dtype=float)
         offs = np.linspace(-0.15, 0.15, vals.size) if vals.size > 1 else np.zeros(1)
@@ -599,17 +601,36 @@ def render_index(results: dict, pages: dict[str, str]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def dvc_metrics(results: dict) -> dict:
+    """The board's numbers for `dvc metrics show/diff` and `dvc exp show`: task -> model -> metric -> the
+    mean over the model's successful seeds, for the task's primary and other metrics (breakdowns omitted)."""
+    out: dict[str, dict] = {}
+    for task, spec in results["tasks"].items():
+        names = [spec["primary"], *spec["others"]]
+        per_model: dict[str, dict] = {}
+        for model in spec["models"]:
+            ok = [r["metrics"] for r in results["runs"]
+                  if r["task"] == task and r["model"] == model and r["status"] == "ok"]
+            values = {m: _mean([r.get(m) for r in ok]) for m in names}
+            per_model[model] = {m: round(v, 6) for m, v in values.items() if v is not None}
+        out[task] = per_model
+    return out
+
+
 def render(results: dict, out_dir: Path) -> list[Path]:
-    """Write <task>.md and <task>.png per task and README.md into out_dir, from results alone."""
+    """Write <task>.md and <task>.png per task, README.md and metrics.json (for DVC) into out_dir, from
+    results alone."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written, pages = [], {}
+    metrics = out_dir / "metrics.json"
+    metrics.write_text(json.dumps(dvc_metrics(results), indent=1, sort_keys=True) + "\n")
+    written, pages = [metrics], {}
     for task in results["tasks"]:
         png = plot_task(results, task, out_dir / f"{task}.png")
         page = out_dir / f"{task}.md"
-        page.write_text(render_task(results, task, png.name if png else None))
+        page.write_text(render_task(results, task, png.name))
         pages[task] = page.name
-        written += [page] + ([png] if png else [])
+        written += [page, png]
     index = out_dir / "README.md"
     index.write_text(render_index(results, pages))
     return written + [index]

@@ -6,6 +6,7 @@ import copy
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmark.compare import significance_stage
@@ -53,8 +54,14 @@ def _pages(folder: Path) -> dict[str, str]:
 def test_stage_writes_results_tables_plots_and_index(board):
     _, _, out = board
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["README.md", "ctr.md", "ctr.png", "results.json", "topk.md", "topk.png"]
+    assert names == ["README.md", "ctr.md", "ctr.png", "metrics.json", "results.json", "topk.md", "topk.png"]
     assert (out / "ctr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    results = json.loads((out / "results.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())  # what `dvc metrics show` reads
+    assert set(metrics) == {"ctr", "topk"} and set(metrics["ctr"]) == set(results["tasks"]["ctr"]["models"])
+    gauc = [r["metrics"]["gauc"] for r in results["runs"] if r["model"] == "Better" and r["task"] == "ctr"]
+    assert metrics["ctr"]["Better"]["gauc"] == round(float(np.mean(gauc)), 6) and "auc" in metrics["ctr"]["Better"]
+    assert metrics["ctr"]["Broken"] == {}  # no successful run: nothing to show
     assert not list(out.parent.glob(".leaderboard*")), "temporary folders left behind"
 
 

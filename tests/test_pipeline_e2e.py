@@ -83,6 +83,23 @@ def test_dvc_repro_publishes_a_leaderboard_from_its_runs(tiny_repo):
     assert "sim-tiny-s0" in (board / "README.md").read_text()
 
 
+def test_dvc_sees_the_boards_metrics_and_plots(tiny_repo):
+    """`dvc metrics show` reads leaderboard/metrics.json (task -> model -> metric, the mean over seeds) and
+    `dvc plots show` renders the per-task figures."""
+    dvc = [sys.executable, "-m", "dvc"]
+    shown = subprocess.run(dvc + ["metrics", "show", "--json"], cwd=tiny_repo, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    ((_, workspace),) = data.items()
+    metrics = workspace["data"]["leaderboard/metrics.json"]["data"]
+    results = json.loads((tiny_repo / "leaderboard" / "results.json").read_text())
+    gb = [r["metrics"]["gauc"] for r in results["runs"] if (r["task"], r["model"]) == ("ctr", "GradientBoosting")]
+    assert metrics["ctr"]["GradientBoosting"]["gauc"] == pytest.approx(sum(gb) / len(gb), abs=1e-6)
+    plots = subprocess.run(dvc + ["plots", "show", "--json"], cwd=tiny_repo, capture_output=True, text=True)
+    assert plots.returncode == 0, plots.stderr
+    assert all(f"leaderboard/{task}.png" in plots.stdout for task in TASKS)
+
+
 def test_second_repro_is_a_no_op(tiny_repo):
     status = subprocess.run([sys.executable, "-m", "dvc", "status"], cwd=tiny_repo, capture_output=True, text=True)
     assert status.returncode == 0
