@@ -115,8 +115,25 @@ def data_card(dataset: str, data_root: Path, tasks: list[str]) -> dict:
     for task in tasks:
         meta = Path(data_root) / "tasks" / dataset / task / "task.json"
         if meta.exists():
-            card["task_rows"][task] = json.loads(meta.read_text()).get("rows")
+            m = json.loads(meta.read_text())
+            card["task_rows"][task] = m.get("rows")
+            if task == "topk":
+                card["topk_queries"] = {k: m.get(k) for k in ("dropped_target_not_live", "capped_from",
+                                                               "repeat_share", "test_candidates")}
+    sim = Path(data_root) / "raw" / dataset / "oracle" / "latent" / "params.json"
+    if name.source == "sim" and sim.exists():
+        latent = json.loads(sim.read_text())
+        card["simulator"] = {"version": latent.get("version"), "overrides": latent.get("overrides") or {}}
     return card
+
+
+def sim_text(data: dict) -> str:
+    """The simulator version and its overrides, for every page ('' for the real data)."""
+    sim = data.get("simulator")
+    if not sim:
+        return ""
+    over = ", ".join(f"{k}={v}" for k, v in sorted(sim["overrides"].items())) or "none"
+    return f"simulator `{sim['version']}`, overrides: {over}"
 
 
 def _git(*args: str) -> str | None:
@@ -211,6 +228,8 @@ def model_cards(params: dict, plan: dict) -> dict[str, dict]:
             about = " ".join(doc.strip().split("\n\n")[0].split()) if doc else None
         except Exception:  # noqa: BLE001 - reported as unknown, the runs say why
             about = None
+        # params' leaderboard.about overrides the docstring, e.g. to say what an ablation removes
+        about = ((params.get("leaderboard") or {}).get("about") or {}).get(model, about)
         cards[model] = {"class": spec["class"], "params": spec["params"], "about": about}
     return cards
 
@@ -422,12 +441,30 @@ def _legend(results: dict) -> str:
             "out of the Holm and BH families.")
 
 
+def _queries_text(q: dict, rows: dict) -> str:
+    """The topk test queries: how many, how many dropped or capped, the repeat share, the candidate sets."""
+    n = rows.get("test")
+    before = (q.get("capped_from") or {}).get("test")
+    dropped = (q.get("dropped_target_not_live") or {}).get("test")
+    share = (q.get("repeat_share") or {}).get("test")
+    cand = q.get("test_candidates") or {}
+    mean, most = cand.get("mean"), cand.get("max")
+    capped = f" (a fixed random subset of {before:,})" if before is not None and n is not None and before > n else ""
+    return (f"Test queries: {n:,}{capped}; {dropped if dropped is not None else DASH} dropped because their "
+            "target had no room live at the query time by the room table. Repeat share (the user clicked the "
+            f"target streamer before): {DASH if share is None else f'{share:.1%}'}. Candidates per query (every "
+            f"streamer live at t): mean {DASH if mean is None else f'{mean:,.1f}'}, max "
+            f"{DASH if most is None else f'{most:,}'}.")
+
+
 def render_task(results: dict, task: str, plot_name: str | None) -> str:
     """The markdown page of one (dataset, task), from results alone."""
     v = _TaskView(results, task)
     seeds = ", ".join(str(s) for s in results.get("seeds", []))
     data = results["data"]
     kind = "KuaiLive-Sim, synthetic" if data.get("synthetic") else "KuaiLive, real release"
+    if sim_text(data):
+        kind += f"; {sim_text(data)}"
     sig = results["significance"]
     test_days = _days(data["split"]["test"])
     parts = [
@@ -444,16 +481,22 @@ def render_task(results: dict, task: str, plot_name: str | None) -> str:
         _main_table(v),
         _legend(results),
     ]
+    queries = data.get("topk_queries") if task == "topk" else None
+    if queries:
+        parts.append(_queries_text(queries, data["task_rows"].get("topk") or {}))
     sampled = _sampled_table(v) if task == "topk" else None
     if sampled:
         neg = results["tasks"][task].get("sampled_negatives")
         n_neg = DASH if neg is None else f"{neg:,}"
+        most = ((queries or {}).get("test_candidates") or {}).get("max")
+        same = (f" Here no query has more than {most:,} live streamers, so the sampled view **equals the full "
+                "ranking**." if most is not None and neg is not None and most <= neg + 1 else "")
         parts += ["## Sampled view (the dataset paper's protocol)",
                   f"The target plus up to {n_neg} live negatives drawn by a fixed seed, the same sample for "
                   "every model (when fewer streamers are live, every one of them: then it equals the full "
-                  "ranking). **Not comparable number for number** with Table 3 of the KuaiLive paper, which "
-                  "uses a leave-one-out split; this leaderboard uses the fixed temporal split, and its main "
-                  "columns rank every live streamer.", sampled]
+                  f"ranking).{same} **Not comparable number for number** with Table 3 of the KuaiLive paper, "
+                  "which uses a leave-one-out split; this leaderboard uses the fixed temporal split, and its "
+                  "main columns rank every live streamer.", sampled]
     breakdown = _breakdown_table(v)
     if breakdown:
         parts += [f"## Breakdown of {v.primary}",
@@ -502,7 +545,8 @@ def plot_task(results: dict, task: str, path: Path) -> Path:
     if oracle in v.ok and v.ok[oracle]:
         level = _mean(v.values(oracle, v.primary))
         if level is not None:
-            ax.axhline(level, color="tab:green", ls="--", lw=1.2, label=f"{oracle} (ceiling)")
+            role = "relevance reference" if task == "topk" else "ceiling"  # topk: not a ceiling (page text)
+            ax.axhline(level, color="tab:green", ls="--", lw=1.2, label=f"{oracle} ({role})")
             ax.legend(loc="best", fontsize=8)
     ax.set_xticks(range(len(models)), models, rotation=30, ha="right", fontsize=8)
     ax.set_xlim(-0.6, max(len(models), 1) - 0.4)
@@ -533,7 +577,7 @@ def render_index(results: dict, pages: dict[str, str]) -> str:
     data, env, code = results["data"], results["environment"], results["code_version"]
     if data.get("synthetic"):
         what = (f"KuaiLive-Sim (synthetic data), preset `{data.get('preset')}`, "
-                f"simulator seed {data.get('sim_seed')}")
+                f"simulator seed {data.get('sim_seed')}" + (f"; {sim_text(data)}" if sim_text(data) else ""))
     else:
         what = "KuaiLive (the real release)"
     rows = []

@@ -11,7 +11,7 @@ import pytest
 
 from benchmark.compare import significance_stage
 from benchmark.errors import DataError
-from benchmark.leaderboard import collect_results, leaderboard_stage, render
+from benchmark.leaderboard import collect_results, leaderboard_stage, render, render_index, render_task
 from tests.test_compare import DATASET, ERROR, PARAMS, SEEDS, build_world
 
 RUN_KEYS = {"dataset", "task", "model", "seed", "status", "metrics", "train_seconds", "predict_seconds",
@@ -206,3 +206,21 @@ def test_a_listed_model_that_never_ran_is_shown_as_failed(board, tmp_path):
     assert len(ghost) == 1 and ghost[0]["status"] == "failed" and "no run found" in ghost[0]["error"]
     row = _row((tmp_path / "lb" / "ctr.md").read_text(), "Ghost")
     assert row[0] == "—" and row[3].startswith("failed: no run found")
+
+
+def test_pages_name_the_simulator_and_the_topk_queries(results):
+    """Every page names the simulator version and overrides; the topk page states its queries and whether
+    the sampled view is the full ranking."""
+    r = copy.deepcopy(results)
+    n = r["data"]["task_rows"]["topk"]["test"]
+    r["data"]["simulator"] = {"version": "kuailive-sim-1", "overrides": {"highlights": False}}
+    r["data"]["topk_queries"] = {"dropped_target_not_live": {"test": 3}, "capped_from": {"test": n + 50},
+                                 "repeat_share": {"test": 0.25}, "test_candidates": {"mean": 40.0, "max": 90}}
+    page = render_task(r, "topk", "topk.png")
+    assert f"Test queries: {n:,} (a fixed random subset of {n + 50:,}); 3 dropped" in page
+    assert "Repeat share (the user clicked the target streamer before): 25.0%" in page
+    assert "mean 40.0, max 90" in page and "sampled view **equals the full ranking**" in page
+    assert "simulator `kuailive-sim-1`, overrides: highlights=False" in render_task(r, "ctr", None)
+    assert "simulator `kuailive-sim-1`" in render_index(r, {t: f"{t}.md" for t in r["tasks"]})
+    r["data"]["topk_queries"]["test_candidates"]["max"] = 20_000  # more live streamers than sampled negatives
+    assert "equals the full ranking**" not in render_task(r, "topk", "topk.png")
