@@ -650,14 +650,10 @@ def dvc_metrics(results: dict) -> dict:
     mean over the model's successful seeds, for the task's primary and other metrics (breakdowns omitted)."""
     out: dict[str, dict] = {}
     for task, spec in results["tasks"].items():
-        names = [spec["primary"], *spec["others"]]
-        per_model: dict[str, dict] = {}
-        for model in spec["models"]:
-            ok = [r["metrics"] for r in results["runs"]
-                  if r["task"] == task and r["model"] == model and r["status"] == "ok"]
-            values = {m: _mean([r.get(m) for r in ok]) for m in names}
-            per_model[model] = {m: round(v, 6) for m, v in values.items() if v is not None}
-        out[task] = per_model
+        v = _TaskView(results, task)
+        names = [v.primary, *spec["others"]]
+        means = {m: {k: _mean(v.values(m, k)) for k in names} for m in spec["models"]}
+        out[task] = {m: {k: round(x, 6) for k, x in per.items() if x is not None} for m, per in means.items()}
     return out
 
 
