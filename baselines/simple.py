@@ -38,6 +38,7 @@ class GlobalMean(Baseline):
 
     tasks = ALL_TASKS
     deterministic = True
+    learned = False
 
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame, ctx: Context) -> None:
         """Nothing to learn: the statistics are read from the store at prediction time."""
@@ -55,6 +56,7 @@ class Popularity(Baseline):
 
     tasks = ALL_TASKS
     deterministic = True
+    learned = False
 
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame, ctx: Context) -> None:
         """Nothing to learn."""
@@ -75,6 +77,7 @@ class RepeatConsumption(Baseline):
 
     tasks = ALL_TASKS
     deterministic = True
+    learned = False
 
     @staticmethod
     def _score(store, users: np.ndarray, streamers: np.ndarray, ts: np.ndarray) -> np.ndarray:
@@ -116,10 +119,11 @@ class GradientBoosting(Baseline):
     deterministic = True
 
     def __init__(self, max_iter: int = 300, learning_rate: float = 0.1, max_leaf_nodes: int = 31,
-                 max_train_rows: int = 2_000_000, use_profiles: bool = True, only: list[str] | None = None):
+                 max_train_rows: int | None = None, use_profiles: bool = True, only: list[str] | None = None):
         super().__init__(max_iter=max_iter, learning_rate=learning_rate, max_leaf_nodes=max_leaf_nodes,
                          max_train_rows=max_train_rows, use_profiles=use_profiles, only=only)
         self.models: dict[str, object] = {}
+        self.train_rows = 0
 
     def _features(self, df: pd.DataFrame, ctx: Context) -> pd.DataFrame:
         return tabular_features(df, ctx.features, use_profiles=self.params["use_profiles"], only=self.params["only"])
@@ -136,8 +140,10 @@ class GradientBoosting(Baseline):
         from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
         rng = np.random.default_rng(0)
-        if len(train) > self.params["max_train_rows"]:
-            train = train.iloc[np.sort(rng.choice(len(train), self.params["max_train_rows"], replace=False))]
+        cap = self.params["max_train_rows"]
+        if cap is not None and len(train) > cap:
+            train = train.iloc[np.sort(rng.choice(len(train), cap, replace=False))]
+        self.train_rows = len(train)
         x, xv = self._features(train, ctx), self._features(valid, ctx)
         yv = self._targets(valid, ctx.task)
         regress = ctx.task in ("watch_time", "gift_price")
@@ -163,6 +169,16 @@ class GradientBoosting(Baseline):
         x = self._features(test, ctx)
         preds = {k: self._predict_one(m, x) for k, m in self.models.items()}
         return pd.DataFrame(preds) if ctx.task == "multi_behavior" else next(iter(preds.values()))
+
+    def fit_log(self) -> dict:
+        """Per label: the rows trained on, boosting iterations run of max_iter, and whether early
+        stopping on valid ended the fit (otherwise max_iter did)."""
+        out = {}
+        for name, m in self.models.items():
+            its = 0 if isinstance(m, float) else int(m.n_iter_)
+            out[name] = {"train_rows": self.train_rows, "iterations": its, "max_iterations": self.params["max_iter"],
+                         "early_stopped": its < self.params["max_iter"]}
+        return out
 
     def n_params(self) -> int:
         """Leaves over all trees (a tree model's free parameters)."""

@@ -77,6 +77,70 @@ def aa_false_positive_rate(test: str, n_comparisons: int = 200, alpha: float = 0
     return rejection_rate(test, 0.0, n_comparisons, alpha, seed, **kwargs)
 
 
+def simulate_scale_pair(rng: np.random.Generator, n_users: int = 400
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(gift values, scores_a, scores_b, users): a gift-like target (mostly 0, lognormal otherwise), a
+    better model a on a unit scale and a weaker model b on another scale (every b score above every a
+    score), as a model of counts against a regressor of gift value."""
+    counts = 1 + rng.geometric(1 / 15, n_users)
+    users = np.repeat(np.arange(n_users), counts)
+    n = users.size
+    taste = rng.normal(size=n_users)[users]
+    gift = (rng.random(n) < 0.15) * np.exp(rng.normal(1 + 0.8 * taste, 1.2))
+    a = 0.5 * np.log1p(gift) + 0.5 * taste + rng.normal(size=n)
+    b = 1000 + 100 * (0.35 * np.log1p(gift) + 0.5 * taste + rng.normal(size=n))
+    return gift, a, b, users
+
+
+def scale_case(seed: int, metric: str = "normalized_gini", n_resamples: int = 1000, n_users: int = 400) -> dict:
+    """A planted different-scale comparison: the user-cluster randomisation p with raw scores swapped
+    (before) and with rank-normalised scores (after), the user-cluster bootstrap interval, and the
+    users and seeds test the board reports (one run each, so its variance is the users' alone)."""
+    gift, a, b, users = simulate_scale_pair(np.random.default_rng([seed, 17]), n_users)
+    raw = S.cluster_randomization_test(gift, a, b, users, metric, n_resamples, seed, rank_normalised=False)
+    ranked = S.cluster_randomization_test(gift, a, b, users, metric, n_resamples, seed)
+    boot = S.cluster_bootstrap_ci(gift, a, b, users, metric, n_resamples, seed)
+    f = getattr(M, metric)
+    two = S.users_and_seeds_test([f(gift, a)], [f(gift, b)], boot.se, boot.n)
+    return {"metric": metric, "diff": raw.estimate, "before_p": raw.pvalue, "after_p_users": ranked.pvalue,
+            "bootstrap_ci": boot.ci, "after_p": two.pvalue, "after_ci": two.ci}
+
+
+def _gauc_runs(rng: np.random.Generator, labels: np.ndarray, signal: np.ndarray, users: np.ndarray, weight: float,
+               seed_sd: float, per_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-user GAUC of `per_side` runs of one model (runs × users) and the users' weights."""
+    rows = []
+    n_users = int(users.max()) + 1
+    for _ in range(per_side):
+        s = weight * (1 + seed_sd * rng.normal()) * signal + 0.5 * rng.normal(size=n_users)[users]
+        _, v, w = M.gauc_per_group(labels, s + rng.normal(size=users.size), users)
+        rows.append(v)
+    return np.array(rows), w
+
+
+def retrain_rejection_rate(seed_sd: float, shift: float = 0.0, n_comparisons: int = 200, per_side: int = 3,
+                           alpha: float = 0.05, seed: int = 0, n_users: int = 300, n_resamples: int = 1000,
+                           quiet: bool = True) -> tuple[float, float]:
+    """(users-only sign-flip, users and seeds test) rejection rates on per-user GAUC when each model is
+    trained `per_side` times: a run's signal weight is (1 + shift)·(1 + seed_sd·g) with g ~ N(0, 1) per
+    run, so seed_sd sets the retraining variance. shift = 0 is the A/A null."""
+    before = after = 0
+    for i in tqdm(range(n_comparisons), desc=f"retrain seed_sd={seed_sd}", disable=quiet):
+        rng = np.random.default_rng([seed, i, 3])
+        counts = 1 + rng.geometric(1.0 / 20.0, n_users)
+        users = np.repeat(np.arange(n_users), counts)
+        propensity = rng.normal(0.0, 1.0, n_users)[users]
+        signal = rng.normal(size=users.size)
+        labels = (rng.random(users.size) < 1.0 / (1.0 + np.exp(1.5 - propensity - signal))).astype(np.int8)
+        va, w = _gauc_runs(rng, labels, signal, users, 1.0 + shift, seed_sd, per_side)
+        vb, _ = _gauc_runs(rng, labels, signal, users, 1.0, seed_sd, per_side)
+        flip = S.paired_permutation_test(va.mean(axis=0), vb.mean(axis=0), n_resamples=n_resamples, seed=i,
+                                         weights=w)
+        before += flip.pvalue < alpha
+        after += S.per_user_two_level_test(va, vb, w, alpha).pvalue < alpha
+    return before / n_comparisons, after / n_comparisons
+
+
 def binomial_band(n_comparisons: int, alpha: float = 0.05, level: float = 0.99) -> tuple[float, float]:
     """The central `level` interval of the rejection rate of a test with exact size alpha."""
     lo, hi = stats.binom.interval(level, n_comparisons, alpha)
@@ -104,6 +168,20 @@ def main(argv: list[str] | None = None) -> None:
         power = rejection_rate(test, shift=args.shift, **common)
         print(f"{test:10s} A/A false-positive rate {fpr:.3f} ({'inside' if lo <= fpr <= hi else 'OUTSIDE'} "
               f"[{lo:.3f}, {hi:.3f}])   power at shift {args.shift}: {power:.3f}")
+    print("retrained models, 3 runs a side, per-user GAUC: rejection rate users-only sign-flip / users and seeds")
+    for seed_sd in (0.0, 0.05, 0.2):
+        kw = dict(n_comparisons=args.n_comparisons, alpha=args.alpha, seed=args.seed, n_users=args.n_users,
+                  n_resamples=args.n_resamples, quiet=args.quiet)
+        b0, a0 = retrain_rejection_rate(seed_sd, **kw)
+        b1, a1 = retrain_rejection_rate(seed_sd, shift=args.shift, **kw)
+        print(f"seed_sd {seed_sd:4.2f}  A/A {b0:.3f} / {a0:.3f}   power at shift {args.shift}: {b1:.3f} / {a1:.3f}")
+    print("planted different-scale cases (gift-like target; model b on another scale):")
+    for seed in range(4):
+        for metric in ("normalized_gini", "xauc"):
+            c = scale_case(seed, metric, args.n_resamples)
+            print(f"case {seed} {metric:15s} Δ {c['diff']:+.3f}  raw-swap p {c['before_p']:.3f}  rank-swap p "
+                  f"{c['after_p_users']:.3f}  bootstrap CI [{c['bootstrap_ci'][0]:+.3f}, {c['bootstrap_ci'][1]:+.3f}]"
+                  f"  board p {c['after_p']:.2g} [{c['after_ci'][0]:+.3f}, {c['after_ci'][1]:+.3f}]")
 
 
 if __name__ == "__main__":

@@ -40,14 +40,13 @@ class MetricPlan:
     column: str | None = None     # global: score column of predictions.parquet
     fn: str | None = None         # global: benchmark.metrics name handed to the cluster tests
     higher_is_better: bool = True
-    delong: bool = False          # also DeLong (ctr AUC only: a secondary, sample-level check)
 
 
 _MULTI_LABELS = get_task("multi_behavior").labels
 
 PLANS: dict[str, tuple[MetricPlan, ...]] = {
     "ctr": (MetricPlan("gauc", "per_user"),
-            MetricPlan("auc", "global", "click", "score", "auc", delong=True),
+            MetricPlan("auc", "global", "click", "score", "auc"),
             MetricPlan("logloss", "global", "click", "score", "logloss", higher_is_better=False)),
     "multi_behavior": (MetricPlan("mean_gauc", "per_user"),
                        *(MetricPlan(f"auc_{lab}", "global", lab, lab, "auc") for lab in _MULTI_LABELS)),
@@ -55,8 +54,9 @@ PLANS: dict[str, tuple[MetricPlan, ...]] = {
     "gift_price": (MetricPlan("normalized_gini", "global", "gift_value", "score", "normalized_gini"),),
     "topk": (MetricPlan("ndcg@10", "per_user"),),
 }
-PER_USER_TEST = "weighted paired sign-flip"
-GLOBAL_TEST = "user-cluster randomisation"
+TEST = "users and seeds t-test"
+PER_USER_TEST = "weighted paired sign-flip"             # the user-level cross-check of a per-user metric
+GLOBAL_TEST = "user-cluster randomisation"              # ... of a global metric (rank-normalised for ranks)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,23 +116,35 @@ def _read_parquet(path: Path, columns: list[str]) -> pd.DataFrame:
         raise DataError(str(path), f"unreadable or missing columns {columns} ({e})") from None
 
 
-def seed_mean_per_user(folders: list[Path], metric: str) -> pd.DataFrame:
-    """user_id, value, weight of one per-user metric, each the mean over the seeds that hold the user."""
-    frames = []
-    for d in folders:
+def per_user_runs(folders: list[Path], metric: str) -> pd.DataFrame:
+    """One per-user metric of every run: user_id, weight and one value column per run (run0, run1, ...),
+    over the users every run holds (the same users in practice: which users a metric covers depends on
+    the labels alone)."""
+    merged = None
+    for i, d in enumerate(folders):
         df = _read_parquet(d / "per_user.parquet", ["metric", "user_id", "value", "weight"])
-        frames.append(df.loc[df["metric"] == metric, ["user_id", "value", "weight"]])
-    both = pd.concat(frames, ignore_index=True)
-    if both.empty:
-        raise DataError(str(folders[0] / "per_user.parquet"), f"no rows for metric '{metric}'")
-    agg = both.groupby("user_id", sort=True)[["value", "weight"]].mean()
-    return agg.reset_index()
+        df = df.loc[df["metric"] == metric, ["user_id", "value", "weight"]]
+        if df.empty:
+            raise DataError(str(d / "per_user.parquet"), f"no rows for metric '{metric}'")
+        df = df.rename(columns={"value": f"run{i}", "weight": f"weight{i}"})
+        merged = df if merged is None else merged.merge(df, on="user_id", how="inner")
+    weights = merged[[f"weight{i}" for i in range(len(folders))]].mean(axis=1)
+    out = merged[["user_id"] + [f"run{i}" for i in range(len(folders))]].assign(weight=weights)
+    return out.sort_values("user_id", kind="stable").reset_index(drop=True)
 
 
-def seed_mean_scores(folders: list[Path], column: str, sample_ids: np.ndarray) -> np.ndarray:
-    """One score column averaged over seeds, aligned to `sample_ids` (sorted); every id must be predicted."""
-    total = np.zeros(sample_ids.size)
-    for d in folders:
+def seed_mean_per_user(folders: list[Path], metric: str) -> pd.DataFrame:
+    """user_id, value, weight of one per-user metric, the value averaged over the runs."""
+    runs = per_user_runs(folders, metric)
+    cols = [c for c in runs.columns if c.startswith("run")]
+    return pd.DataFrame({"user_id": runs["user_id"], "value": runs[cols].mean(axis=1), "weight": runs["weight"]})
+
+
+def score_runs(folders: list[Path], column: str, sample_ids: np.ndarray) -> np.ndarray:
+    """One score column of every run as a (runs, samples) array aligned to `sample_ids` (sorted); every
+    id must be predicted."""
+    out = np.empty((len(folders), sample_ids.size))
+    for i, d in enumerate(folders):
         path = d / "predictions.parquet"
         df = _read_parquet(path, ["sample_id", column])
         ids = df["sample_id"].to_numpy()
@@ -141,8 +153,8 @@ def seed_mean_scores(folders: list[Path], column: str, sample_ids: np.ndarray) -
             raise DataError(str(path), f"holds {ids.size:,} predictions that do not match the "
                             f"{sample_ids.size:,} test samples (task files rebuilt since this run?)",
                             column="sample_id")
-        total += df[column].to_numpy(dtype=np.float64)[order]
-    return total / len(folders)
+        out[i] = df[column].to_numpy(dtype=np.float64)[order]
+    return out
 
 
 def load_test_labels(data_root: Path, dataset: str, task: str, labels: list[str]) -> pd.DataFrame:
@@ -163,44 +175,60 @@ def _p(result: Any) -> float:
     return float(getattr(result, "pvalue", result))
 
 
-def _per_user(model: pd.DataFrame, ref: pd.DataFrame, n_resamples: int, seed: int) -> dict:
-    """Sign-flip test, paired bootstrap interval and t-test cross-check on users present in both."""
-    pair = model.merge(ref, on="user_id", suffixes=("_m", "_r"), how="inner", sort=True)
-    if len(pair) < 2:
-        raise MetricInputError(f"only {len(pair)} user(s) have this metric for both models")
-    a, b = pair["value_m"].to_numpy(), pair["value_r"].to_numpy()
-    w = 0.5 * (pair["weight_m"].to_numpy() + pair["weight_r"].to_numpy())
-    test = S.paired_permutation_test(a, b, n_resamples=n_resamples, seed=seed, weights=w)
-    ci = S.paired_bootstrap_ci(a, b, weights=w, n_resamples=n_resamples, seed=seed)
-    t = S.paired_t_test(a, b, weights=w)
-    return {"diff": float(test.estimate), "ci_low": ci.low, "ci_high": ci.high, "pvalue": _p(test),
-            "test": PER_USER_TEST, "n_users": int(len(pair)), "t_test_p": _p(t), "delong_p": None,
-            "model_value": float(np.dot(w, a) / w.sum()), "reference_value": float(np.dot(w, b) / w.sum()),
-            "n_resamples": n_resamples}
+def _two_level(t: S.TwoLevelResult, runs_m: np.ndarray, runs_r: np.ndarray) -> dict:
+    """A comparison's numbers from its users and seeds test and the per-seed metric of each side."""
+    return {"diff": t.estimate, "ci_low": t.ci[0], "ci_high": t.ci[1], "pvalue": t.pvalue, "test": TEST,
+            "se_users": t.se_users, "se_seeds": t.se_seeds, "df": t.df, "n_users": t.n,
+            "model_value": float(np.mean(runs_m)), "reference_value": float(np.mean(runs_r)),
+            "model_seed_sd": float(np.std(runs_m, ddof=1)) if runs_m.size > 1 else None,
+            "reference_seed_sd": float(np.std(runs_r, ddof=1)) if runs_r.size > 1 else None}
+
+
+def _per_user(model: pd.DataFrame, ref: pd.DataFrame, n_resamples: int, seed: int, alpha: float) -> dict:
+    """A per-user metric (per_user_runs frames): the two-level test of the per-seed means, whose user
+    term is the user-robust standard error of the weighted mean difference, plus the sign-flip test of
+    the seed-averaged per-user differences as the user-level cross-check."""
+    users = np.intersect1d(model["user_id"].to_numpy(), ref["user_id"].to_numpy())
+    if users.size < 2:
+        raise MetricInputError(f"only {users.size} user(s) have this metric for both models")
+    m = model.set_index("user_id").loc[users]
+    r = ref.set_index("user_id").loc[users]
+    vm = m[[c for c in m.columns if c.startswith("run")]].to_numpy().T
+    vr = r[[c for c in r.columns if c.startswith("run")]].to_numpy().T
+    w = 0.5 * (m["weight"].to_numpy() + r["weight"].to_numpy())
+    t = S.per_user_two_level_test(vm, vr, w, alpha)
+    out = _two_level(t, vm @ w / w.sum(), vr @ w / w.sum())
+    flip = S.paired_permutation_test(vm.mean(axis=0), vr.mean(axis=0), n_resamples=n_resamples, seed=seed,
+                                     weights=w)
+    return {**out, "user_test": PER_USER_TEST, "p_users": _p(flip), "n_resamples": n_resamples}
 
 
 FAST_BOOTSTRAP = ("auc", "normalized_gini", "logloss", "mae")  # exact weighted paths in cluster_bootstrap_ci
 
 
 def _global(plan: MetricPlan, labels: np.ndarray, users: np.ndarray, a: np.ndarray, b: np.ndarray,
-            n_resamples: int, seed: int, n_bootstrap_recompute: int = 200) -> dict:
-    """User-cluster randomisation test and cluster bootstrap interval of metric(a) − metric(b).
+            n_resamples: int, seed: int, alpha: float, n_bootstrap_recompute: int = 200) -> dict:
+    """A global metric, a and b (runs × samples): the two-level test of the per-seed means, whose user
+    term is the user-cluster bootstrap's standard error, plus the user-cluster randomisation test as
+    the user-level cross-check (rank-normalised scores for AUC, XAUC and Gini).
 
-    The interval of a metric without an exact weighted bootstrap path (xauc) recomputes the metric per
-    resample; it uses min(n_resamples, n_bootstrap_recompute) resamples. The test always uses n_resamples."""
+    A metric without an exact weighted bootstrap path (xauc) recomputes the metric per resample and
+    run; it uses min(n_resamples, n_bootstrap_recompute) resamples. The randomisation test always uses
+    n_resamples."""
     if plan.fn == "logloss" and not (((a >= 0) & (a <= 1)).all() and ((b >= 0) & (b <= 1)).all()):
         raise MetricInputError("scores outside [0, 1]: LogLoss is undefined for this pair")
-    test = S.cluster_randomization_test(labels, a, b, users, plan.fn, n_resamples=n_resamples, seed=seed)
-    n_boot = n_resamples if plan.fn in FAST_BOOTSTRAP else min(n_resamples, n_bootstrap_recompute)
-    ci = S.cluster_bootstrap_ci(labels, a, b, users, plan.fn, n_resamples=n_boot, seed=seed)
     f = getattr(M, plan.fn)
-    out = {"diff": float(test.estimate), "ci_low": ci.low, "ci_high": ci.high, "pvalue": _p(test),
-           "test": GLOBAL_TEST, "n_users": int(test.n), "t_test_p": None, "delong_p": None,
-           "model_value": float(f(labels, a)), "reference_value": float(f(labels, b)),
-           "n_resamples": n_resamples, "n_bootstrap": n_boot}
-    if plan.delong:
-        out["delong_p"] = _p(S.delong(labels, a, b))
-    return out
+    runs_m = np.array([f(labels, r) for r in a])
+    runs_r = np.array([f(labels, r) for r in b])
+    if not (np.isfinite(runs_m).all() and np.isfinite(runs_r).all()):
+        raise MetricInputError(f"{plan.fn} is undefined on the test labels")
+    n_boot = n_resamples if plan.fn in FAST_BOOTSTRAP else min(n_resamples, n_bootstrap_recompute)
+    boot = S.cluster_bootstrap_ci(labels, a, b, users, plan.fn, n_resamples=n_boot, seed=seed, alpha=alpha)
+    t = S.users_and_seeds_test(runs_m, runs_r, boot.se, boot.n, alpha, boot.interaction_a, boot.interaction_b)
+    out = _two_level(t, runs_m, runs_r)
+    rand = S.cluster_randomization_test(labels, a, b, users, plan.fn, n_resamples=n_resamples, seed=seed)
+    return {**out, "user_test": rand.method, "p_users": _p(rand), "n_resamples": n_resamples,
+            "n_bootstrap": n_boot}
 
 
 def _skipped(dataset: str, task: str, model: str, reference: str, reason: str, metric: str | None = None,
@@ -212,7 +240,7 @@ def _skipped(dataset: str, task: str, model: str, reference: str, reason: str, m
 def compare_runs(runs_root: Path, dataset: str, task: str, models: list[str], reference: str,
                  data_root: Path = Path("data"), n_resamples: int = 10000, n_cluster_resamples: int = 1000,
                  seed: int = 0, seeds: Iterable[int] | None = None, unranked: Iterable[str] = (),
-                 quiet: bool = False, n_bootstrap_recompute: int = 200) -> list[dict]:
+                 quiet: bool = False, n_bootstrap_recompute: int = 200, alpha: float = 0.05) -> list[dict]:
     """Every model vs `reference` on one task's test split: one record per (model, tested metric).
 
     Only runs with status "ok" count (`seeds` restricts which seed folders are read). A model with no
@@ -237,13 +265,13 @@ def compare_runs(runs_root: Path, dataset: str, task: str, models: list[str], re
         return [_skipped(dataset, task, m, reference, f"reference {reference} has no successful run ({why})",
                          ranked=m not in unranked) for m in others]
 
-    per_user_ref = {p.metric: seed_mean_per_user([d for _, d in ref_ok], p.metric)
+    per_user_ref = {p.metric: per_user_runs([d for _, d in ref_ok], p.metric)
                     for p in plans if p.kind == "per_user"}
     glob = [p for p in plans if p.kind == "global"]
     test = load_test_labels(data_root, dataset, task, sorted({p.label for p in glob})) if glob else None
     if test is not None:
         sample_ids, users = test["sample_id"].to_numpy(), test["user_id"].to_numpy()
-        ref_scores = {p.column: seed_mean_scores([d for _, d in ref_ok], p.column, sample_ids) for p in glob}
+        ref_scores = {p.column: score_runs([d for _, d in ref_ok], p.column, sample_ids) for p in glob}
 
     records: list[dict] = []
     for model in tqdm(others, desc=f"significance {task}", disable=quiet, leave=False):
@@ -261,12 +289,12 @@ def compare_runs(runs_root: Path, dataset: str, task: str, models: list[str], re
         for plan in plans:
             try:
                 if plan.kind == "per_user":
-                    res = _per_user(seed_mean_per_user(folders, plan.metric), per_user_ref[plan.metric],
-                                    n_resamples, seed)
+                    res = _per_user(per_user_runs(folders, plan.metric), per_user_ref[plan.metric],
+                                    n_resamples, seed, alpha)
                 else:
-                    scores = seed_mean_scores(folders, plan.column, sample_ids)
+                    scores = score_runs(folders, plan.column, sample_ids)
                     res = _global(plan, test[plan.label].to_numpy(dtype=np.float64), users, scores,
-                                  ref_scores[plan.column], n_cluster_resamples, seed, n_bootstrap_recompute)
+                                  ref_scores[plan.column], n_cluster_resamples, seed, alpha, n_bootstrap_recompute)
             except MetricInputError as e:
                 records.append(_skipped(dataset, task, model, reference, str(e), plan.metric, ranked))
                 continue

@@ -118,13 +118,16 @@ def breakdown_groups(table: pd.DataFrame, features) -> dict[str, np.ndarray]:
 
 
 def breakdowns(task: str, table: pd.DataFrame, groups: dict[str, np.ndarray], scores=None, ranks=None) -> dict:
-    """The primary metric on each subgroup, keyed `breakdown/<group>=<value>/<metric>`."""
+    """The primary metric on each subgroup, keyed `breakdown/<group>=<value>/<metric>`, with the
+    subgroup's sample (topk: query) and user counts as `.../n_samples` and `.../n_users`."""
     primary = get_task(task).primary
     out = {}
     for group, values in groups.items():
         for v in np.unique(values):
             m = values == v
             sub = table[m].reset_index(drop=True)
+            out[f"breakdown/{group}={v}/n_samples"] = int(m.sum())
+            out[f"breakdown/{group}={v}/n_users"] = int(sub["user_id"].nunique())
             if task == "topk":
                 ev = evaluate_ranks(sub, ranks[m])
             else:

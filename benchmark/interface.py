@@ -63,12 +63,15 @@ class Baseline(ABC):
     """Base class of every model. Subclasses set `tasks` and, if they are seed-free, `deterministic`.
 
     `uses_oracle = True` hands the model the simulator's ground truth (`ctx.oracle`); by that declaration
-    alone its rows are reference rows, never ranked.
+    alone its rows are reference rows, never ranked. `learned = False` marks a heuristic that fits
+    nothing (counts, means looked up at predict time): the board says its cost is spent predicting, and
+    the reference rule (docs/leaderboard.md) passes it over.
     """
 
     tasks: ClassVar[tuple[str, ...]] = ()
     deterministic: ClassVar[bool] = False
     uses_oracle: ClassVar[bool] = False
+    learned: ClassVar[bool] = True
 
     def __init__(self, **params: Any):
         self.params = params

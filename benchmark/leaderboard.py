@@ -36,10 +36,11 @@ from benchmark.tasks import get_task
 SCHEMA_VERSION = 1
 PACKAGES = ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "torch", "dvc", "matplotlib", "tabulate")
 RUN_FIELDS = ("train_seconds", "predict_seconds", "predict_rows_per_second", "n_params", "device",
-              "peak_memory_mb", "threads", "n_test", "uses_oracle")
+              "peak_memory_mb", "threads", "n_test", "uses_oracle", "learned", "n_train", "fit", "valid_metrics")
 BREAKDOWN_ORDER = {"activity": 0, "streamer": 1, "time": 2}
 VALUE_ORDER = {"low": 0, "mid": 1, "high": 2, "seen": 0, "unseen": 1, "peak": 0, "offpeak": 1}
 DASH = "—"
+TOPK_REFERENCE = "RepeatConsumption"   # the reference rule on topk (docs/leaderboard.md)
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -244,6 +245,11 @@ def _num(x: float | None) -> str:
     return f"{x:,.1f}" if abs(x) >= 1000 else f"{x:.4f}"
 
 
+def _num_na(x: float | None) -> str:
+    """A metric cell that reads n/a where the metric is undefined (a cell without samples, or one class)."""
+    return "n/a" if x is None or not np.isfinite(x) else _num(x)
+
+
 def _signed(x: float | None) -> str:
     return DASH if x is None else f"{x:+.4f}"
 
@@ -284,6 +290,76 @@ def _std(values: list) -> float | None:
 
 def _is_ref_row(results: dict, model: str) -> bool:
     return model in results.get("reference_rows", [])
+
+
+# ---------------------------------------------------------------------------------------------
+# training budgets and the reference rule
+# ---------------------------------------------------------------------------------------------
+
+def _fit_entries(runs: list[dict]) -> list[dict]:
+    """Every (run, fitted label) entry of fit logs that record train_rows."""
+    return [e for r in runs for e in (r.get("fit") or {}).values()
+            if isinstance(e, dict) and e.get("train_rows") is not None]
+
+
+def budget(runs: list[dict]) -> tuple[str, bool]:
+    """(text, capped) of one model's successful runs: the rows it trained on of the train split, the
+    epochs or boosting iterations run of the budget, and whether early stopping or the budget ended
+    the fit. capped: it trained on a subsample, or the epoch/iteration budget ended some fit."""
+    if runs and all(r.get("learned") is False for r in runs):
+        return "no training: its work is done at predict time (see predict rows/s)", False
+    entries = _fit_entries(runs)
+    if not entries:
+        return DASH, False
+    n_train = max((r.get("n_train") or 0) for r in runs) or None
+    rows = sorted({int(e["train_rows"]) for e in entries})
+    sub = n_train is not None and rows[0] < n_train
+    shown = f"{rows[0]:,}" if len(rows) == 1 else f"{rows[0]:,}–{rows[-1]:,}"
+    text = (f"{shown} of {n_train:,} train rows" if sub else
+            f"all {n_train:,} train rows" if n_train else f"{shown} train rows")
+    unit, most = ("epochs", "max_epochs") if "max_epochs" in entries[0] else ("iterations", "max_iterations")
+    done = sorted({int(e.get(unit) or 0) for e in entries})
+    ceiling = max(int(e.get(most) or 0) for e in entries)
+    stopped = [bool(e.get("early_stopped")) for e in entries if "early_stopped" in e]
+    if ceiling:
+        span = f"{done[0]}" if len(done) == 1 else f"{done[0]}–{done[-1]}"
+        how = ("early-stopped" if stopped and all(stopped) else
+               "budget reached" if stopped and not any(stopped) else
+               f"early-stopped in {sum(stopped)} of {len(stopped)} fits")
+        text += f"; {span}/{ceiling} {unit}, {how}"
+    capped = sub or (bool(stopped) and not all(stopped))
+    return ("**capped**: " if capped else "") + text, capped
+
+
+def reference_rule(view: _TaskView) -> tuple[str | None, float | None]:
+    """The rule's reference of a pointwise task: the ranked, learned, uncapped model with the best mean
+    valid-split primary metric (None when no model qualifies or the runs hold no valid metrics)."""
+    best, best_value = None, None
+    for m in view.order:
+        runs = view.ok.get(m) or []
+        if not runs or _is_ref_row(view.results, m) or not all(r.get("learned", True) for r in runs):
+            continue
+        if budget(runs)[1]:
+            continue
+        value = _mean([(r.get("valid_metrics") or {}).get(view.primary) for r in runs])
+        if value is not None and (best_value is None or value > best_value):
+            best, best_value = m, value
+    return best, best_value
+
+
+def _reference_text(v: _TaskView) -> str:
+    if v.task == "topk":
+        return (f"Reference rule: on topk the reference is {TOPK_REFERENCE} (the rule's learned-model choice "
+                f"does not apply to ranking; docs/leaderboard.md). This board's reference: {v.reference}.")
+    best, value = reference_rule(v)
+    if best is None:
+        return (f"Reference rule: no uncapped learned model with a valid-split {v.primary} ran; the reference "
+                f"is params.yaml's {v.reference}.")
+    head = (f"Reference rule (fixed in params.yaml before the test split is read): the strongest uncapped "
+            f"learned model by valid-split {v.primary}, here {best} ({value:.4f}).")
+    if best == v.reference:
+        return head
+    return head + f" **params.yaml names {v.reference} instead: this board does not follow its own rule.**"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,15 +424,15 @@ class _TaskView:
 def _main_table(v: _TaskView) -> str:
     others = v.other_metrics()
     headers = ["rank", "model", "seeds ok", f"{v.primary} (mean ± std)", *others,
-               f"Δ {v.primary} vs {v.reference} [95% CI]", "Holm p", "sig.", "parameters", "train s",
-               "predict rows/s"]
+               f"Δ {v.primary} vs {v.reference} [95% CI]", "Holm p", "sig.", f"valid {v.primary}", "training budget",
+               "parameters", "train s", "predict rows/s"]
     rows = []
     for m in v.order:
         n_ok, n_all = len(v.ok[m]), len(v.ok[m]) + len(v.failed[m])
         if not v.ok[m]:
             err = v.failed[m][0].get("error") if v.failed[m] else "no run"
             rows.append([v.ranks[m], m, f"0/{n_all}", _cell(f"failed: {err}"), *[DASH] * len(others),
-                         DASH, DASH, DASH, DASH, DASH, DASH])
+                         DASH, DASH, DASH, DASH, DASH, DASH, DASH, DASH])
             continue
         vals = v.values(m, v.primary)
         std = _std(vals)
@@ -372,9 +448,11 @@ def _main_table(v: _TaskView) -> str:
         n_params = v.ok[m][0].get("n_params")
         rps = v.mean(m, "predict_rows_per_second")
         train = v.mean(m, "train_seconds")
+        valid = _mean([(r.get("valid_metrics") or {}).get(v.primary) for r in v.ok[m]])
         rows.append([v.ranks[m], m, f"{n_ok}/{n_all}", primary,
                      *[_num(_mean(v.values(m, o))) for o in others],
-                     delta, holm_p, mark, DASH if n_params is None else f"{int(n_params):,}",
+                     delta, holm_p, mark, _num(valid), budget(v.ok[m])[0],
+                     DASH if n_params is None else f"{int(n_params):,}",
                      DASH if train is None else f"{train:.2f}", DASH if rps is None else f"{rps:,.0f}"])
     return _table(rows, headers)
 
@@ -395,8 +473,16 @@ def _breakdown_table(v: _TaskView) -> str | None:
         return (BREAKDOWN_ORDER.get(group, len(BREAKDOWN_ORDER)), group, VALUE_ORDER.get(value, 9), value)
 
     cols = sorted(keys, key=order)
-    rows = [[v.ranks[m], m, *[_num(_mean(v.values(m, f"breakdown/{c}/{v.primary}"))) for c in cols]]
-            for m in v.order if v.ok[m]]
+
+    def count(c: str, what: str) -> str:
+        key = f"breakdown/{c}/{what}"
+        got = {x for runs in v.ok.values() for r in runs if (x := r["metrics"].get(key)) is not None}
+        return DASH if not got else "/".join(f"{int(x):,}" for x in sorted(got))
+
+    unit = "queries" if v.task == "topk" else "samples"
+    rows = [["", f"{unit} / users", *[f"{count(c, 'n_samples')} / {count(c, 'n_users')}" for c in cols]]]
+    rows += [[v.ranks[m], m, *[_num_na(_mean(v.values(m, f"breakdown/{c}/{v.primary}"))) for c in cols]]
+             for m in v.order if v.ok[m]]
     return _table(rows, ["rank", "model", *cols])
 
 
@@ -420,15 +506,20 @@ def _further_table(v: _TaskView) -> str | None:
     return _table(rows, ["metric", *models])
 
 
+def _se(x: float | None) -> str:
+    return DASH if x is None else f"{x:.4f}"
+
+
 def _comparisons_table(v: _TaskView) -> tuple[str | None, list[str]]:
     ok = [c for c in v.comparisons if c.get("status") == "ok"]
-    rows = [[c["metric"], c["model"], _delta(c),
-             c.get("test", DASH), _pval(c.get("pvalue")), _pval(c.get("holm_p")), _pval(c.get("bh_q")),
-             _pval(c.get("t_test_p")), _pval(c.get("delong_p")), f"{c.get('n_users', 0):,}"] for c in ok]
+    rows = [[c["metric"], c["model"], _delta(c), _pval(c.get("pvalue")), _pval(c.get("holm_p")),
+             _pval(c.get("bh_q")), _se(c.get("se_users")), _se(c.get("se_seeds")),
+             DASH if c.get("df") is None else f"{c['df']:,.1f}",
+             f"{_pval(c.get('p_users'))} ({c.get('user_test', DASH)})", f"{c.get('n_users', 0):,}"] for c in ok]
     skipped = [f"- {c.get('model')} ({c.get('metric') or 'all metrics'}): {_cell(c.get('reason', ''), 300)}"
                for c in v.comparisons if c.get("status") != "ok"]
-    headers = ["metric", "model", "Δ vs reference [95% CI]", "test", "p", "Holm p", "BH q", "t-test p",
-               "DeLong p", "users"]
+    headers = ["metric", "model", "Δ vs reference [95% CI]", "p", "Holm p", "BH q", "SE users", "SE seeds", "df",
+               "users-only p (test)", "users"]
     return (_table(rows, headers) if rows else None), skipped
 
 
@@ -472,14 +563,17 @@ def render_task(results: dict, task: str, plot_name: str | None) -> str:
         f"Data: {results['dataset']} ({kind}); test split {test_days}. Primary metric: `{v.primary}`, "
         "mean ± std (ddof 1) over the "
         f"successful seeds ({seeds}; deterministic models run once). Reference: **{v.reference}**.",
-        f"Δ is model − reference on the test split with the user as the unit ({v.primary}: "
-        + ("weighted paired sign-flip over users, paired user bootstrap interval, "
-           f"B = {sig['n_resamples']:,}" if v.primary in {"gauc", "mean_gauc", "ndcg@10"} else
-           "user-cluster randomisation test and user-cluster bootstrap interval, "
-           f"B = {sig['n_cluster_resamples']:,}")
-        + f", seed {sig['seed']}); per-user values and scores are averaged over seeds first.",
+        f"Δ is the model's mean {v.primary} over its seeds minus the reference's, on the test split: the "
+        "difference of the two means this table shows. Its test and 95% interval count both sources of "
+        "variance, the users drawn (user as the unit: "
+        + ("the user-robust standard error of the per-user differences" if v.primary in {"gauc", "mean_gauc",
+                                                                                        "ndcg@10"} else
+           f"the user-cluster bootstrap, B = {sig['n_cluster_resamples']:,}, seed {sig['seed']}")
+        + ") and the retraining (the spread of a model's per-seed values): a t-test with Welch–Satterthwaite "
+        "degrees of freedom, so p < 0.05 exactly when the interval excludes 0 (docs/statistics.md).",
         _main_table(v),
         _legend(results),
+        _reference_text(v),
     ]
     queries = data.get("topk_queries") if task == "topk" else None
     if queries:
@@ -501,16 +595,20 @@ def render_task(results: dict, task: str, plot_name: str | None) -> str:
     if breakdown:
         parts += [f"## Breakdown of {v.primary}",
                   "Means over seeds by user activity (terciles of train clicks), seen/unseen streamer (in "
-                  "train) and peak (18:00–24:00) vs off-peak.", breakdown]
+                  "train) and peak (18:00–24:00) vs off-peak. The first row gives each cell's test samples "
+                  "(topk: queries) and users; n/a marks a cell where the metric is undefined (no samples, or no "
+                  "user with both outcomes).", breakdown]
     further = _further_table(v)
     if further:
         parts += ["## Further metrics (means over seeds)", further]
     comp, skipped = _comparisons_table(v)
     if comp or skipped:
         parts.append("## Significance tests")
-        parts.append("p: the test's own p-value; Holm p: within (dataset, task, metric); BH q: "
-                     "Benjamini–Hochberg across every comparison of this build; t-test and DeLong: "
-                     "cross-checks only.")
+        parts.append("p: the users and seeds t-test of Δ; Holm p: within (dataset, task, metric); BH q: "
+                     "Benjamini–Hochberg across every comparison of this build; SE users / SE seeds: the two "
+                     "standard-error components of Δ; df: Welch–Satterthwaite degrees of freedom; users-only "
+                     "p: a resampling test of the users' variance alone (rank-normalised scores swapped for "
+                     "AUC, XAUC and Gini), a cross-check that ignores retraining.")
         if comp:
             parts.append(comp)
         if skipped:
@@ -618,13 +716,17 @@ def render_index(results: dict, pages: dict[str, str]) -> str:
            " Failed runs: " + ", ".join(f"{m} on {t} ({n})" for (t, m), n in failed.items()) + "."),
         "References: " + ", ".join(f"{t}: {m}" for t, m in results["references"].items()) + ".",
         "## Significance and marks",
-        "Every model is tested against its task's reference on the test split with the user as the unit: "
-        "per-user metrics (GAUC, mean GAUC, NDCG@10) by the weighted paired sign-flip test over users "
-        f"(B = {sig['n_resamples']:,}), global metrics (AUC, LogLoss, XAUC, normalized Gini) by the "
-        f"user-cluster randomisation test (B = {sig['n_cluster_resamples']:,}), seed {sig['seed']}; 95% "
-        "bootstrap intervals over users; Holm within each (dataset, task, metric), Benjamini–Hochberg "
+        "Every model is tested against its task's reference on the test split. A row's Δ is the difference "
+        "of the two per-seed means the table shows; its p and 95% interval come from one t-test whose "
+        "variance counts the users drawn (user as the unit: the user-robust standard error of per-user "
+        "metrics, GAUC, mean GAUC and NDCG@10, or the user-cluster bootstrap of global metrics, AUC, LogLoss, "
+        f"XAUC and normalized Gini, B = {sig['n_cluster_resamples']:,}, seed {sig['seed']}) and the retraining "
+        "(the spread of each model's per-seed values), with Welch–Satterthwaite degrees of freedom, so p < 0.05 "
+        "exactly when the interval excludes 0. Holm within each (dataset, task, metric), Benjamini–Hochberg "
         "across the build.",
         _legend(results),
+        _audit_text(audit(results)),
+        _capped_text(results),
         _reference_rows_text(results),
     ]
     cards = results.get("models") or {}
@@ -643,6 +745,58 @@ def render_index(results: dict, pages: dict[str, str]) -> str:
         _table(pkgs, ["package", "version"]),
     ]
     return "\n\n".join(parts) + "\n"
+
+
+def audit(results: dict, alpha: float = 0.05) -> dict:
+    """Whether every mark means what it says: comparisons whose Δ is not the difference of the per-seed
+    means the table shows, comparisons whose p (< alpha) and 95% interval (excludes 0) disagree, and the
+    pointwise tasks whose reference is not the reference rule's choice."""
+    other, inconsistent, n = [], [], 0
+    for task in results["tasks"]:
+        v = _TaskView(results, task)
+        for c in v.comparisons:
+            if c.get("status") != "ok":
+                continue
+            n += 1
+            model, ref = _mean(v.values(c["model"], c["metric"])), _mean(v.values(c["reference"], c["metric"]))
+            if model is None or ref is None or abs((model - ref) - c["diff"]) > 1e-9 + 1e-6 * abs(c["diff"]):
+                other.append(f"{task}/{c['model']}/{c['metric']}")
+            if (c["pvalue"] < alpha) != (c["ci_low"] > 0 or c["ci_high"] < 0):
+                inconsistent.append(f"{task}/{c['model']}/{c['metric']}")
+    rule = []
+    for task in results["tasks"]:
+        v = _TaskView(results, task)
+        if task == "topk":
+            best = TOPK_REFERENCE if v.ok.get(TOPK_REFERENCE) else None
+        else:
+            best = reference_rule(v)[0]
+        if best is not None and best != v.reference:
+            rule.append(f"{task}: {v.reference} (the rule picks {best})")
+    return {"comparisons": n, "other_quantity": other, "inconsistent": inconsistent, "rule_violations": rule}
+
+
+def _capped_text(results: dict) -> str:
+    """Which rows trained under a cap, and why the default pipeline caps them."""
+    capped = []
+    for task in results["tasks"]:
+        v = _TaskView(results, task)
+        capped += [f"{m} on {task} ({budget(v.ok[m])[0].removeprefix('**capped**: ')})"
+                   for m in v.order if v.ok.get(m) and budget(v.ok[m])[1]]
+    if not capped:
+        return "Capped rows: none; every learned model trained on all its train rows until early stopping."
+    return ("Capped rows (a subsample of the train rows, or stopped by an epoch or iteration budget rather than "
+            "early stopping), so the default pipeline fits its time budget on 2 cores: " + "; ".join(capped)
+            + ". They are never a task's reference; lift the caps in params.yaml for a full-strength run "
+            "(docs/recbole.md).")
+
+
+def _audit_text(a: dict) -> str:
+    text = (f"Audit of this build: of {a['comparisons']} comparisons, {len(a['other_quantity'])} test another "
+            f"quantity than the table's Δ and {len(a['inconsistent'])} have a p-value and an interval that "
+            "disagree; ")
+    text += ("every reference follows the reference rule." if not a["rule_violations"] else
+             "**references off the rule: " + "; ".join(a["rule_violations"]) + "**.")
+    return text
 
 
 def dvc_metrics(results: dict) -> dict:

@@ -210,7 +210,9 @@ def run_one(dataset: str, task: str, model_name: str, model_spec: dict, seed: in
             if task not in cls.tasks:
                 raise ModelError(f"{model_spec['class']} does not support task '{task}'")
             model = cls(**ctx.params)
+            record["learned"] = bool(cls.learned)
             train, valid, test = (load_split(task_dir, s) for s in ("train", "valid", "test"))
+            record["n_train"] = len(train)
             log(quiet, f"run {dataset}/{task}/{model_name}/seed{seed}: fit on {len(train):,} rows")
             t0 = time.perf_counter()
             with threadpool_limits(limits=threads):
@@ -227,6 +229,8 @@ def run_one(dataset: str, task: str, model_name: str, model_spec: dict, seed: in
                     output = model.predict(test[KEY_COLUMNS].copy(),
                                            replace(ctx, features=FeatureView(features, periods, clock)))
                 record["predict_seconds"] = time.perf_counter() - t0
+                if task != "topk":   # the valid split's metrics: what the reference rule reads
+                    record["valid_metrics"] = _valid_metrics(model, valid, task, features, periods, ctx)
             if task == "topk":
                 ranks, top, sampled_ranks = output
                 n_items = int(np.unique(features.live_index.streamer_id).size)
@@ -257,6 +261,15 @@ def run_one(dataset: str, task: str, model_name: str, model_spec: dict, seed: in
         record["threads"] = threads
         (tmp / "metrics.json").write_text(json.dumps(record, indent=1, default=float))
     return record
+
+
+def _valid_metrics(model: Baseline, valid: pd.DataFrame, task: str, features: FeatureStore, periods: dict,
+                   ctx: Context) -> dict:
+    """The fitted model's headline metrics on the valid split, its rows handed over as test rows are."""
+    clock = RowsClock.of_rows(*(valid[c].to_numpy() for c in ("user_id", "streamer_id", "live_id", "ts", "sample_id")))
+    out = model.predict(valid[KEY_COLUMNS].copy(), replace(ctx, features=FeatureView(features, periods, clock)))
+    scores = _check_scores(out, len(valid), get_task(task).labels, task == "multi_behavior")
+    return evaluate_scores(task, valid, scores).metrics
 
 
 def _task_meta(task_dir: Path) -> dict:

@@ -8,7 +8,7 @@ bootstrap functions return an `Interval` (estimate, low, high, ...). Resampling 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -20,7 +20,8 @@ from benchmark.metrics import MetricInputError
 __all__ = [
     "TestResult", "DeLongResult", "Interval", "paired_permutation_test", "paired_bootstrap_ci",
     "cluster_randomization_test", "cluster_bootstrap_ci", "holm", "benjamini_hochberg", "delong",
-    "paired_t_test",
+    "paired_t_test", "rank_normalise", "users_and_seeds_test", "per_user_two_level_test", "TwoLevelResult",
+    "RANK_METRICS",
 ]
 
 _CHUNK = 1 << 22           # elements per resampling block: bounds memory, fixed so results are seed-exact
@@ -66,6 +67,9 @@ class Interval:
     n_resamples: int
     n_valid: int
     method: str = ""
+    se: float = float("nan")        # standard deviation of the valid resamples (ddof 1)
+    interaction_a: float = 0.0      # cluster bootstrap of several runs: each side's run × user variance
+    interaction_b: float = 0.0
 
     @property
     def ci(self) -> tuple[float, float]:
@@ -111,7 +115,8 @@ def _percentile(fn: str, est: float, samples: np.ndarray, alpha: float, n: int, 
     if ok.size == 0:
         raise MetricInputError(f"{fn}: the statistic is undefined on every resample")
     lo, hi = np.quantile(ok, [alpha / 2, 1 - alpha / 2])
-    return Interval(float(est), float(lo), float(hi), alpha, n, samples.size, int(ok.size), method)
+    se = float(np.std(ok, ddof=1)) if ok.size > 1 else float("nan")
+    return Interval(float(est), float(lo), float(hi), alpha, n, samples.size, int(ok.size), method, se)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,17 +234,51 @@ def _metric(metric: str | Callable[[np.ndarray, np.ndarray], float], fn: str
     return metric, fast
 
 
+RANK_METRICS = ("auc", "xauc", "normalized_gini")   # depend on the scores' order alone
+
+
+def rank_normalise(scores: ArrayLike) -> np.ndarray:
+    """Mid-ranks of the scores over their count, in (0, 1]: the scores' order and ties on a scale every
+    model shares, so swapping a user's scores between two models never compares raw scores of
+    different scales. AUC, XAUC and normalized Gini are unchanged by it."""
+    s = M._vec(scores, "scores", "rank_normalise")
+    return M._midranks(s) / s.size
+
+
+def _runs(x: ArrayLike, name: str, fn: str) -> np.ndarray:
+    """One model's scores as a (runs, samples) float64 array; a 1-D array is one run."""
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise MetricInputError(f"{fn}: {name} must be numeric, one row of scores per run ({exc})") from None
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise MetricInputError(f"{fn}: {name} must be 1-D (one run) or 2-D (runs × samples), got shape {arr.shape}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        run, pos = np.unravel_index(int(np.argmax(bad)), arr.shape)
+        raise MetricInputError(f"{fn}: {name} holds {int(bad.sum())} NaN or infinite value(s) "
+                               f"(first in run {run} at position {pos})")
+    return arr
+
+
 def _cluster_inputs(labels: ArrayLike, scores_a: ArrayLike, scores_b: ArrayLike, groups: ArrayLike, fn: str
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
-    """(labels, a, b, dense user codes 0..U-1, U) checked: same length, finite."""
+    """(labels, a runs, b runs, dense user codes 0..U-1, U) checked: same length, finite."""
     y = M._vec(labels, "labels", fn)
-    a = M._vec(scores_a, "scores_a", fn)
-    b = M._vec(scores_b, "scores_b", fn)
+    a = _runs(scores_a, "scores_a", fn)
+    b = _runs(scores_b, "scores_b", fn)
     codes, _ = M._groups(groups, fn)
-    M._same_length(fn, labels=y, scores_a=a, scores_b=b, groups=codes)
+    M._same_length(fn, labels=y, scores_a=a[0], scores_b=b[0], groups=codes)
     present = np.bincount(codes) > 0
     dense = (np.cumsum(present) - 1)[codes]
     return y, a, b, dense, int(present.sum())
+
+
+def _run_mean(f: Callable[[np.ndarray, np.ndarray], float], y: np.ndarray, runs: np.ndarray) -> float:
+    """The metric of each run, averaged over runs: the per-seed mean the leaderboard shows."""
+    return float(np.mean([f(y, r) for r in runs]))
 
 
 def _undefined(fn: str, what: str) -> MetricInputError:
@@ -379,47 +418,120 @@ def _auc_pair_counts(y: np.ndarray, s: np.ndarray, codes: np.ndarray, n_users: i
 
 def cluster_randomization_test(labels: ArrayLike, scores_a: ArrayLike, scores_b: ArrayLike, groups: ArrayLike,
                                metric: str | Callable[[np.ndarray, np.ndarray], float],
-                               n_resamples: int = 1000, seed: int = 0) -> TestResult:
+                               n_resamples: int = 1000, seed: int = 0, rank_normalised: bool | None = None
+                               ) -> TestResult:
     """User-cluster randomisation test of a global metric: each resample swaps the two models' scores
     for every user of a random half (each user independently with probability 1/2) and recomputes
     metric(labels, ·a) − metric(labels, ·b); two-sided p = (hits + 1)/(B + 1).
 
-    `metric` is a name in benchmark.metrics ("auc", "xauc", "normalized_gini", "logloss", ...) or a
+    scores_a / scores_b are one run (1-D) or several (runs × samples, one row per seed): the statistic
+    is then the per-run metric averaged over runs, mean_s metric(a_s) − mean_t metric(b_t), and a swap
+    acts on every pair (a_s, b_t) at once. `rank_normalised` (default: True for auc, xauc and
+    normalized_gini) replaces each run's scores by `rank_normalise` first, so a swap never mixes score
+    scales; LogLoss and MAE keep their values. `metric` is a name in benchmark.metrics or a
     callable(labels, scores) -> float. For auc, xauc, normalized_gini, logloss and mae the recomputed
     difference is exactly linear in the swaps (see _swap_contributions), so B resamples cost one sort
-    plus a sign-flip pass; other metrics are recomputed in full per resample. Both paths draw the same
-    swaps for a seed, so they give the same p-value.
+    per pair of runs plus a sign-flip pass; other metrics are recomputed in full per resample. Both
+    paths draw the same swaps for a seed, so they give the same p-value.
     """
     fn = "cluster_randomization_test"
     f, fast = _metric(metric, fn)
     y, a, b, codes, n_users = _cluster_inputs(labels, scores_a, scores_b, groups, fn)
     bsz = _n_resamples(n_resamples, fn)
-    obs = float(f(y, a) - f(y, b))
+    if rank_normalised is None:
+        rank_normalised = fast in RANK_METRICS
+    if rank_normalised:
+        a = np.stack([rank_normalise(r) for r in a])
+        b = np.stack([rank_normalise(r) for r in b])
+    obs = _run_mean(f, y, a) - _run_mean(f, y, b)
     if not np.isfinite(obs):
         raise _undefined(fn, "these labels")
+    pairs = [(ra, rb) for ra in a for rb in b]
     if fast:
-        hits = _signflip_hits(_swap_contributions(fast, y, a, b, codes, n_users), bsz, seed)
+        c = sum(_swap_contributions(fast, y, ra, rb, codes, n_users) for ra, rb in pairs) / len(pairs)
+        hits = _signflip_hits(c, bsz, seed)
     else:
         diffs = []
         for chunk in _sign_chunks(np.random.default_rng(seed), n_users, bsz):
             keep = np.unpackbits(chunk, axis=1, count=n_users, bitorder="little").astype(bool)
             for row in keep:
                 swap = ~row[codes]
-                diffs.append(f(y, np.where(swap, b, a)) - f(y, np.where(swap, a, b)))
+                diffs.append(np.mean([f(y, np.where(swap, rb, ra)) - f(y, np.where(swap, ra, rb))
+                                      for ra, rb in pairs]))
         stats_ = np.asarray(diffs)
         if not np.isfinite(stats_).all():
             raise _undefined(fn, "one of the randomisations")
         hits = int(np.count_nonzero(np.abs(stats_) >= abs(obs) * (1 - _REL_TOL) - 1e-13))
-    return TestResult(obs, obs, _pvalue(hits, bsz), None, n_users, bsz, "user-cluster randomisation")
+    method = "user-cluster randomisation" + (" (rank-normalised)" if rank_normalised else "")
+    return TestResult(obs, obs, _pvalue(hits, bsz), None, n_users, bsz, method)
+
+
+class _BootModel:
+    """One model's runs, prepared to give each run's metric under many user multiplicities."""
+
+    def __init__(self, kind: str | None, f: Callable, y: np.ndarray, runs: np.ndarray, codes: np.ndarray,
+                 n_users: int):
+        self.kind, self.f, self.y, self.runs, self.codes = kind, f, y, runs, codes
+        if kind in ("logloss", "mae"):   # a ratio of per-user sums: exact with user multiplicities
+            self.per_user = np.stack([np.bincount(codes, weights=_sample_losses(kind, y, r), minlength=n_users)
+                                      for r in runs])
+            self.size = np.bincount(codes, minlength=n_users).astype(np.float64)
+        elif kind == "auc" and n_users <= _PAIR_USERS:   # AUC = wᵀKw / (w·P)(w·N)
+            self.k2 = [_auc_pair_counts(y, r, codes, n_users) for r in runs]
+            self.pos = np.bincount(codes, weights=y, minlength=n_users)
+            self.neg = np.bincount(codes, minlength=n_users) - self.pos
+        elif kind in ("auc", "normalized_gini"):
+            self.sorted = [_Sorted(kind, y, r, codes) for r in runs]
+
+    def rows(self, n_users: int) -> int:
+        """Resamples per block that keep the block's arrays near _CHUNK elements."""
+        if hasattr(self, "sorted"):
+            return max(1, _CHUNK // (4 * self.y.size))
+        return max(1, _CHUNK // n_users)
+
+    def values(self, mult: np.ndarray) -> np.ndarray:
+        """Each run's metric (columns) for each row of user multiplicities (NaN where undefined);
+        normalized Gini gives its numerator, which the caller divides by the perfect order's."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if hasattr(self, "per_user"):
+                return (mult @ self.per_user.T) / (mult @ self.size)[:, None]
+            if hasattr(self, "k2"):
+                pairs = (mult @ self.pos) * (mult @ self.neg)
+                return np.stack([0.5 * ((mult @ k) * mult).sum(axis=1) / pairs for k in self.k2], axis=1)
+            if hasattr(self, "sorted"):
+                return np.stack([s.value(mult[:, s.codes]) for s in self.sorted], axis=1)
+            idx = np.arange(self.y.size)
+            out = np.empty((mult.shape[0], len(self.runs)))
+            for i, m in enumerate(mult):
+                rep = np.repeat(idx, m.astype(np.int64)[self.codes])
+                out[i] = [self.f(self.y[rep], r[rep]) for r in self.runs]
+            return out
+
+
+def _interaction(values: np.ndarray) -> float:
+    """The run × user part of one run's metric: the user-sampling variance of a run's metric around its
+    model's run mean, averaged over runs and scaled by k/(k − 1) (0 for a single run)."""
+    k = values.shape[1]
+    if k < 2:
+        return 0.0
+    dev = values - values.mean(axis=1, keepdims=True)
+    ok = np.isfinite(dev).all(axis=1)
+    if ok.sum() < 2:
+        return 0.0
+    return float(k / (k - 1) * np.var(dev[ok], axis=0, ddof=1).mean())
 
 
 def cluster_bootstrap_ci(labels: ArrayLike, scores_a: ArrayLike, scores_b: ArrayLike, groups: ArrayLike,
                          metric: str | Callable[[np.ndarray, np.ndarray], float], n_resamples: int = 1000,
                          seed: int = 0, alpha: float = 0.05) -> Interval:
-    """Percentile interval of metric(labels, a) − metric(labels, b), resampling users with replacement
-    (a user drawn k times contributes all its samples k times). auc with up to _PAIR_USERS users is a
+    """Percentile interval (and standard error, `se`) of metric(labels, a) − metric(labels, b),
+    resampling users with replacement (a user drawn k times contributes all its samples k times).
+
+    scores_a / scores_b are one run (1-D) or several (runs × samples): the statistic is then the
+    per-run metric averaged over runs, the same users drawn for every run, and `interaction_a/_b` hold
+    each side's run × user variance (see users_and_seeds_test). auc with up to _PAIR_USERS users is a
     quadratic form in the user multiplicities (_auc_pair_counts); otherwise auc and normalized_gini use
-    integer sample weights on one sort per model (exact, O(n) per resample), logloss and mae per-user
+    integer sample weights on one sort per run (exact, O(n) per resample), logloss and mae per-user
     sums; other metrics are recomputed on the repeated samples."""
     fn = "cluster_bootstrap_ci"
     f, fast = _metric(metric, fn)
@@ -427,52 +539,109 @@ def cluster_bootstrap_ci(labels: ArrayLike, scores_a: ArrayLike, scores_b: Array
     bsz = _n_resamples(n_resamples, fn)
     alpha = _alpha(alpha, fn)
     rng = np.random.default_rng(seed)
-    obs = float(f(y, a) - f(y, b))
-    out = np.empty(bsz)
-
-    def draw() -> np.ndarray:
-        return np.bincount(rng.integers(0, n_users, n_users), minlength=n_users).astype(np.float64)
-
-    if fast in ("logloss", "mae"):   # a ratio of per-user sums: exact with user multiplicities
-        diff = _sample_losses(fast, y, a) - _sample_losses(fast, y, b)
-        per_user = np.bincount(codes, weights=diff, minlength=n_users)
-        size = np.bincount(codes, minlength=n_users).astype(np.float64)
-        rows = max(1, _CHUNK // n_users)
-        for start in range(0, bsz, rows):
-            mult = np.stack([draw() for _ in range(min(rows, bsz - start))])
-            out[start:start + mult.shape[0]] = (mult @ per_user) / (mult @ size)
-    elif fast == "auc" and n_users <= _PAIR_USERS:   # AUC = wᵀKw / (w·P)(w·N): one matrix product
-        k2a, k2b = _auc_pair_counts(y, a, codes, n_users), _auc_pair_counts(y, b, codes, n_users)
-        pos = np.bincount(codes, weights=y, minlength=n_users)
-        neg = np.bincount(codes, minlength=n_users) - pos
-        rows = max(1, _CHUNK // n_users)
-        for start in range(0, bsz, rows):
-            w = np.stack([draw() for _ in range(min(rows, bsz - start))])
-            pairs = (w @ pos) * (w @ neg)
+    obs = _run_mean(f, y, a) - _run_mean(f, y, b)
+    kind = fast if fast in ("logloss", "mae", "auc", "normalized_gini") else None
+    ma, mb = _BootModel(kind, f, y, a, codes, n_users), _BootModel(kind, f, y, b, codes, n_users)
+    perfect = _Sorted(kind, y, y, codes) if kind == "normalized_gini" else None
+    rows = ma.rows(n_users)
+    va, vb = np.empty((bsz, a.shape[0])), np.empty((bsz, b.shape[0]))
+    for start in range(0, bsz, rows):
+        m = min(rows, bsz - start)
+        mult = np.stack([np.bincount(rng.integers(0, n_users, n_users), minlength=n_users).astype(np.float64)
+                         for _ in range(m)])
+        va[start:start + m], vb[start:start + m] = ma.values(mult), mb.values(mult)
+        if perfect is not None:
             with np.errstate(invalid="ignore", divide="ignore"):
-                out[start:start + w.shape[0]] = (0.5 * ((w @ k2a) * w).sum(axis=1) / pairs
-                                                 - 0.5 * ((w @ k2b) * w).sum(axis=1) / pairs)
-    elif fast in ("auc", "normalized_gini"):
-        n = y.size
-        sa, sb = _Sorted(fast, y, a, codes), _Sorted(fast, y, b, codes)
-        perfect = _Sorted(fast, y, y, codes) if fast == "normalized_gini" else None
-        rows = max(1, _CHUNK // (4 * n))
-        for start in range(0, bsz, rows):
-            m = min(rows, bsz - start)
-            mult = np.stack([draw() for _ in range(m)])
-            with np.errstate(invalid="ignore", divide="ignore"):
-                d = sa.value(mult[:, sa.codes]) - sb.value(mult[:, sb.codes])
-                if perfect is not None:
-                    d = d / perfect.value(mult[:, perfect.codes])
-            out[start:start + m] = d
-    else:
-        idx = np.arange(y.size)
-        for i in range(bsz):
-            rep = np.repeat(idx, draw().astype(np.int64)[codes])
-            out[i] = f(y[rep], a[rep]) - f(y[rep], b[rep])
+                scale = perfect.value(mult[:, perfect.codes])[:, None]
+                va[start:start + m] /= scale
+                vb[start:start + m] /= scale
     if not np.isfinite(obs):
         raise _undefined(fn, "these labels")
-    return _percentile(fn, obs, out, alpha, n_users, "user-cluster bootstrap")
+    iv = _percentile(fn, obs, va.mean(axis=1) - vb.mean(axis=1), alpha, n_users, "user-cluster bootstrap")
+    return replace(iv, interaction_a=_interaction(va), interaction_b=_interaction(vb))
+
+
+@dataclass(frozen=True)
+class TwoLevelResult(TestResult):
+    """`users_and_seeds_test`: the two variance components of the difference and the test's df."""
+
+    se_users: float = float("nan")
+    se_seeds: float = float("nan")
+    df: float = float("nan")
+    n_runs_a: int = 0
+    n_runs_b: int = 0
+
+
+def users_and_seeds_test(runs_a: ArrayLike, runs_b: ArrayLike, se_users: float, n_users: int,
+                         alpha: float = 0.05, interaction_a: float = 0.0, interaction_b: float = 0.0
+                         ) -> TwoLevelResult:
+    """Two-level test of Δ = mean(runs_a) − mean(runs_b), where runs_a / runs_b hold each model's metric
+    per seed on the whole test split (one value for a deterministic model).
+
+    Users and seeds are crossed random factors: a run's metric = the model's mean + a run effect (the
+    retraining) + a run × user part (which users a seed happens to serve well). se_users² (the user
+    bootstrap variance of Δ) already holds the run × user part, so the seed term of each side is the
+    method-of-moments run effect max(s² − interaction, 0)/k, with s² the variance of its k per-seed
+    values and `interaction` its run × user variance (nothing for a single run). t = Δ / SE with
+    SE² = se_users² + both seed terms and Welch–Satterthwaite degrees of freedom (n_users − 1 for the
+    user term, k − 1 for a seed term): seeds are a source of variance like the data (Bouthillier et al.,
+    2021). p and the (1 − alpha) interval Δ ± t_df·SE come from the same t, so p < alpha exactly when
+    the interval excludes 0."""
+    fn = "users_and_seeds_test"
+    ra, rb = M._vec(runs_a, "runs_a", fn), M._vec(runs_b, "runs_b", fn)
+    alpha = _alpha(alpha, fn)
+    for name, v in (("se_users", se_users), ("interaction_a", interaction_a), ("interaction_b", interaction_b)):
+        if not (np.isfinite(v) and v >= 0):
+            raise MetricInputError(f"{fn}: {name} must be finite and >= 0, got {v!r}")
+    if n_users < 2:
+        raise MetricInputError(f"{fn}: needs at least 2 users, got {n_users}")
+    est = float(ra.mean() - rb.mean())
+    parts = [(float(se_users) ** 2, n_users - 1)]
+    for r, inter in ((ra, interaction_a), (rb, interaction_b)):
+        if r.size > 1:
+            parts.append((max(float(np.var(r, ddof=1)) - float(inter), 0.0) / r.size, r.size - 1))
+    var = sum(v for v, _ in parts)
+    se_seeds = float(np.sqrt(sum(v for v, _ in parts[1:])))
+    denom = sum(v * v / df for v, df in parts if v > 0)
+    df = var * var / denom if denom > 0 else float(n_users - 1)
+    se = float(np.sqrt(var))
+    if se == 0:
+        t, p, half = (0.0, 1.0, 0.0) if est == 0 else (float(np.copysign(np.inf, est)), 0.0, 0.0)
+    else:
+        t = est / se
+        p = float(2 * stats.t.sf(abs(t), df))
+        half = float(stats.t.ppf(1 - alpha / 2, df)) * se
+    return TwoLevelResult(est, t, p, (est - half, est + half), int(n_users), None, "users and seeds t-test",
+                          float(se_users), se_seeds, float(df), int(ra.size), int(rb.size))
+
+
+def per_user_two_level_test(values_a: ArrayLike, values_b: ArrayLike, weights: ArrayLike | None = None,
+                            alpha: float = 0.05) -> TwoLevelResult:
+    """`users_and_seeds_test` of a per-user metric (GAUC, NDCG@10 averaged per user): values_a / values_b
+    hold one row per run and one column per user (the same users, in the same order). Each run's metric
+    is the weighted mean of its row; the user term is the user-robust standard error of the weighted mean
+    of the seed-averaged per-user differences (that of `paired_t_test`)."""
+    fn = "per_user_two_level_test"
+    va, vb = _runs(values_a, "values_a", fn), _runs(values_b, "values_b", fn)
+    M._same_length(fn, values_a=va[0], values_b=vb[0])
+    _, w = _paired(va[0], vb[0], weights, fn)
+    n = w.size
+    if n < 2:
+        raise MetricInputError(f"{fn}: needs at least 2 users, got {n}")
+    d = va.mean(axis=0) - vb.mean(axis=0)
+    mean = float(np.dot(w, d) / w.sum())
+    se_users = float(np.sqrt(n / (n - 1) * np.sum((w * (d - mean)) ** 2)) / w.sum())
+
+    def interaction(v: np.ndarray) -> float:   # as _interaction, with the user-robust variance per run
+        k = v.shape[0]
+        if k < 2:
+            return 0.0
+        dev = v - v.mean(axis=0)
+        dev = dev - (dev @ w / w.sum())[:, None]
+        return float(k / (k - 1) * np.mean(n / (n - 1) * ((w * dev) ** 2).sum(axis=1)) / w.sum() ** 2)
+
+    return users_and_seeds_test(va @ w / w.sum(), vb @ w / w.sum(), se_users, n, alpha, interaction(va),
+                                interaction(vb))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchmark import significance as S
+from benchmark.aa_retrain import retrain_aa, summary
 from benchmark.compare import compare_runs, finalize, seed_mean_per_user, significance_stage
 from benchmark.errors import BenchmarkError, DataError
 from benchmark.evaluate import breakdowns, evaluate_ranks, evaluate_scores, sampled_view_metrics
@@ -191,17 +192,58 @@ def test_better_model_is_significant_and_equal_model_is_not(ctr_comparisons):
 
 def test_records_name_their_tests_and_cross_checks(ctr_comparisons):
     gauc = _get(ctr_comparisons, "Better", "gauc")
-    assert gauc["test"] == "weighted paired sign-flip" and gauc["kind"] == "per_user"
-    assert 0 <= gauc["t_test_p"] <= 1 and gauc["delong_p"] is None
+    assert gauc["test"] == "users and seeds t-test" and gauc["kind"] == "per_user"
+    assert gauc["user_test"] == "weighted paired sign-flip" and 0 < gauc["p_users"] <= 1
     assert gauc["n_users"] == 150 and gauc["n_resamples"] == N_RESAMPLES
     a = _get(ctr_comparisons, "Better", "auc")
-    assert a["test"] == "user-cluster randomisation" and a["t_test_p"] is None
-    assert 0 <= a["delong_p"] <= 1 and a["n_resamples"] == N_CLUSTER
+    assert a["user_test"] == "user-cluster randomisation (rank-normalised)" and a["n_resamples"] == N_CLUSTER
+    ll = _get(ctr_comparisons, "Better", "logloss")
+    assert ll["user_test"] == "user-cluster randomisation"      # LogLoss keeps probabilities
     for c in ctr_comparisons:
         if c["status"] == "ok":
             assert {"dataset", "task", "metric", "model", "reference", "diff", "ci_low", "ci_high", "pvalue",
-                    "test", "holm_p", "bh_q", "n_users", "t_test_p"} <= set(c)
+                    "test", "holm_p", "bh_q", "n_users", "se_users", "se_seeds", "df", "p_users"} <= set(c)
             assert c["ci_low"] <= c["ci_high"] and c["reference"] == "Ref"
+
+
+def _table_mean(runs: Path, model: str, metric: str, seeds) -> float:
+    vals = [json.loads((runs / DATASET / "ctr" / model / f"seed{s}" / "metrics.json").read_text())["metrics"][metric]
+            for s in seeds]
+    return float(np.mean(vals))
+
+
+def test_delta_is_the_difference_of_the_per_seed_means_the_table_shows(world, ctr_comparisons):
+    """Per-user and global metrics alike: Δ = mean over seeds of the model's metric − the reference's."""
+    data, runs = world
+    for c in ctr_comparisons:
+        if c["status"] != "ok":
+            continue
+        model = _table_mean(runs, c["model"], c["metric"], c["model_seeds"])
+        ref = _table_mean(runs, "Ref", c["metric"], c["reference_seeds"])
+        assert c["model_value"] == pytest.approx(model, rel=1e-9), c
+        assert c["diff"] == pytest.approx(model - ref, rel=1e-9, abs=1e-12), c
+
+
+def test_p_below_alpha_exactly_when_the_interval_excludes_zero(ctr_comparisons):
+    ok = [c for c in ctr_comparisons if c["status"] == "ok"]
+    assert ok and any(c["pvalue"] < 0.05 for c in ok) and any(c["pvalue"] >= 0.05 for c in ok)
+    for c in ok:
+        assert (c["pvalue"] < 0.05) == (c["ci_low"] > 0 or c["ci_high"] < 0), c
+
+
+def test_retraining_variance_enters_multi_seed_comparisons(ctr_comparisons):
+    """Every comparison of multi-seed models reports both variance components; the seed term never
+    exceeds the raw spread of the per-seed values, and a single run (the Oracle) adds none of its own."""
+    for c in ctr_comparisons:
+        if c["status"] != "ok":
+            continue
+        spread = sum((sd or 0.0) ** 2 / len(seeds) for sd, seeds in
+                     ((c["model_seed_sd"], c["model_seeds"]), (c["reference_seed_sd"], c["reference_seeds"])))
+        assert 0 <= c["se_seeds"] <= np.sqrt(spread) + 1e-15 and c["se_users"] > 0, c
+        half = c["ci_high"] - c["diff"]
+        assert half >= 1.959 * np.hypot(c["se_users"], c["se_seeds"]), c
+    oracle = _get(ctr_comparisons, "Oracle", "gauc")
+    assert oracle["model_seed_sd"] is None and oracle["reference_seed_sd"] > 0
 
 
 def test_per_user_values_are_averaged_over_seeds_before_pairing(world, ctr_comparisons):
@@ -217,15 +259,15 @@ def test_per_user_values_are_averaged_over_seeds_before_pairing(world, ctr_compa
     assert rec["model_value"] == pytest.approx(np.dot(weight, mean) / weight.sum())
 
 
-def test_global_metrics_use_seed_averaged_scores_aligned_by_sample_id(world, ctr_comparisons):
+def test_global_metrics_average_per_seed_values_aligned_by_sample_id(world, ctr_comparisons):
     data, runs = world
     test = pq.read_table(data / "tasks" / DATASET / "ctr" / "test.parquet").to_pandas()
-    scores = []
+    per_seed = []
     for s in SEEDS:   # seed 2 of "Same" is stored shuffled: align by sample_id
         p = pq.read_table(runs / DATASET / "ctr" / "Same" / f"seed{s}" / "predictions.parquet").to_pandas()
-        scores.append(p.set_index("sample_id").loc[test["sample_id"], "score"].to_numpy())
+        per_seed.append(auc(test["click"], p.set_index("sample_id").loc[test["sample_id"], "score"].to_numpy()))
     rec = _get(ctr_comparisons, "Same", "auc")
-    assert rec["model_value"] == pytest.approx(auc(test["click"], np.mean(scores, axis=0)))
+    assert rec["model_value"] == pytest.approx(np.mean(per_seed))
 
 
 def test_failed_models_are_skipped_and_partial_failures_use_ok_seeds(ctr_comparisons):
@@ -320,3 +362,19 @@ def test_a_model_declaring_uses_oracle_is_a_reference_row_whatever_params_say(wo
         compare_runs(copy, DATASET, "ctr", MODELS, "Oracle", data, 200, 50, seed=0, seeds=SEEDS, quiet=True)
     runs_list = [{"model": "Oracle", "uses_oracle": True}, {"model": "Better", "uses_oracle": False}]
     assert reference_rows({"leaderboard": {"unranked": ["ArtifactProbe"]}}, runs_list) == ["ArtifactProbe", "Oracle"]
+
+
+def test_retrain_aa_compares_disjoint_seed_groups_before_and_after(world, tmp_path):
+    """benchmark.aa_retrain on six seeds of one synthetic model: one 3-vs-3 comparison per metric."""
+    data, _ = world
+    test = pq.read_table(data / "tasks" / DATASET / "ctr" / "test.parquet").to_pandas()
+    rng = np.random.default_rng(7)
+    latent = rng.normal(size=len(test))
+    for s in range(6):
+        write_run(tmp_path, "ctr", "Twin", s, test, _output("ctr", "Ref", s, latent, test))
+    recs = retrain_aa(tmp_path, data, DATASET, "ctr", "Twin", list(range(6)), n_resamples=200, quiet=True)
+    assert [r["metric"] for r in recs] == ["gauc", "auc", "logloss"]
+    assert all(r["seeds_a"] == [0, 1, 2] and r["seeds_b"] == [3, 4, 5] for r in recs)
+    assert all(0 < r["before_p"] <= 1 and 0 < r["after_p"] <= 1 for r in recs)
+    assert all((r["after_p"] < 0.05) == (r["after_ci"][0] > 0 or r["after_ci"][1] < 0) for r in recs)
+    assert "any metric" in summary(recs)

@@ -58,6 +58,13 @@ def test_run_stage_writes_run_directories(tiny_data, tmp_path):
         assert key in m
     assert m["status"] == "ok" and 0.5 < m["metrics"]["gauc"] <= 1
     assert any(k.startswith("breakdown/activity=") for k in m["metrics"])
+    cells = [k[: -len("/n_samples")] for k in m["metrics"] if k.endswith("/n_samples")]
+    time_cells = [c for c in cells if c.startswith("breakdown/time=")]
+    assert time_cells and sum(m["metrics"][f"{c}/n_samples"] for c in time_cells) == m["n_test"]
+    assert all(0 < m["metrics"][f"{c}/n_users"] <= m["metrics"][f"{c}/n_samples"] for c in cells)
+    # what the reference rule and the budget column read: the valid split's metrics, train rows, learned
+    assert 0.5 < m["valid_metrics"]["gauc"] <= 1 and m["valid_metrics"]["gauc"] != m["metrics"]["gauc"]
+    assert m["n_train"] > 0 and m["learned"] is True
     preds = pq.read_table(run / "predictions.parquet")
     assert preds.column_names == ["sample_id", "score"] and preds.num_rows == m["n_test"]
     per_user = pq.read_table(run / "per_user.parquet").to_pandas()

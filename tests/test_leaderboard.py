@@ -11,7 +11,17 @@ import pytest
 
 from benchmark.compare import significance_stage
 from benchmark.errors import DataError
-from benchmark.leaderboard import collect_results, leaderboard_stage, render, render_index, render_task
+from benchmark.leaderboard import (
+    _TaskView,
+    audit,
+    budget,
+    collect_results,
+    leaderboard_stage,
+    reference_rule,
+    render,
+    render_index,
+    render_task,
+)
 from tests.test_compare import DATASET, ERROR, PARAMS, SEEDS, build_world
 
 RUN_KEYS = {"dataset", "task", "model", "seed", "status", "metrics", "train_seconds", "predict_seconds",
@@ -224,3 +234,69 @@ def test_pages_name_the_simulator_and_the_topk_queries(results):
     assert "simulator `kuailive-sim-1`" in render_index(r, {t: f"{t}.md" for t in r["tasks"]})
     r["data"]["topk_queries"]["test_candidates"]["max"] = 20_000  # more live streamers than sampled negatives
     assert "equals the full ranking**" not in render_task(r, "topk", "topk.png")
+
+
+def _with_fit(results: dict, model: str, fit: dict, learned: bool = True, valid: float | None = None) -> dict:
+    out = copy.deepcopy(results)
+    for r in out["runs"]:
+        if r["task"] == "ctr" and r["model"] == model:
+            r.update(fit=fit, learned=learned, n_train=1000)
+            if valid is not None:
+                r["valid_metrics"] = {"gauc": valid}
+    return out
+
+
+def test_budget_says_what_bounded_a_fit():
+    capped = [{"learned": True, "n_train": 1000, "fit": {"click": {"train_rows": 500, "epochs": 2, "max_epochs": 2,
+                                                                   "early_stopped": False}}}]
+    text, is_capped = budget(capped)
+    assert is_capped and text == "**capped**: 500 of 1,000 train rows; 2/2 epochs, budget reached"
+    full = [{"learned": True, "n_train": 1000, "fit": {"click": {"train_rows": 1000, "iterations": 90,
+                                                                 "max_iterations": 300, "early_stopped": True}}}]
+    assert budget(full) == ("all 1,000 train rows; 90/300 iterations, early-stopped", False)
+    out_of_epochs = [{"learned": True, "n_train": 1000, "fit": {"click": {"train_rows": 1000, "epochs": 10,
+                                                                          "max_epochs": 10, "early_stopped": False}}}]
+    assert budget(out_of_epochs)[1] is True
+    text, is_capped = budget([{"learned": False, "fit": {}}])
+    assert not is_capped and "predict time" in text
+
+
+def test_reference_rule_picks_the_best_uncapped_learned_model_by_valid_metric(results, tmp_path):
+    """The page restates the rule; a board whose params name another reference says so and fails the audit."""
+    full = {"click": {"train_rows": 1000, "iterations": 50, "max_iterations": 300, "early_stopped": True}}
+    cap = {"click": {"train_rows": 10, "iterations": 50, "max_iterations": 300, "early_stopped": True}}
+    res = _with_fit(results, "Ref", full, valid=0.70)
+    res = _with_fit(res, "Same", full, valid=0.72)
+    res = _with_fit(res, "Better", cap, valid=0.90)              # capped: never the reference
+    res = _with_fit(res, "Flaky", {}, learned=False, valid=0.95)  # heuristic: never the reference
+    res = _with_fit(res, "Oracle", full, valid=0.99)               # reference row: never the reference
+    assert reference_rule(_TaskView(res, "ctr")) == ("Same", pytest.approx(0.72))
+    page = render_task(res, "ctr", None)
+    assert "here Same (0.7200)" in page and "params.yaml names Ref instead" in page
+    assert audit(res)["rule_violations"] == ["ctr: Ref (the rule picks Same)"]
+    res = _with_fit(res, "Same", full, valid=0.60)
+    assert reference_rule(_TaskView(res, "ctr"))[0] == "Ref" and audit(res)["rule_violations"] == []
+    assert "**capped**: 10 of 1,000 train rows" in _row(render_task(res, "ctr", None), "Better")[-4]
+
+
+def test_audit_counts_other_quantities_and_inconsistent_intervals(results):
+    clean = audit(results)
+    assert clean["comparisons"] > 0 and clean["other_quantity"] == [] and clean["inconsistent"] == []
+    bad = copy.deepcopy(results)
+    c = next(c for c in bad["comparisons"] if c["status"] == "ok" and c["model"] == "Better")
+    c["diff"] += 0.01                                   # no longer the table's difference
+    c["ci_low"], c["ci_high"], c["pvalue"] = -0.1, 0.1, 0.001   # p says different, the interval holds 0
+    got = audit(bad)
+    key = f"{c['task']}/Better/{c['metric']}"
+    assert got["other_quantity"] == [key] and got["inconsistent"] == [key]
+
+
+def test_breakdown_shows_counts_and_na_for_undefined_cells(results):
+    res = copy.deepcopy(results)
+    for r in res["runs"]:
+        if r["task"] == "ctr" and r["status"] == "ok":
+            r["metrics"]["breakdown/time=peak/gauc"] = float("nan")
+    page = render_task(res, "ctr", None)
+    counts = _rows(page, "samples / users")
+    assert counts and all(" / " in cell for cell in counts[0][2:])
+    assert _rows(page, "Better")[1][2:].count("n/a") == 1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmark.leaderboard import render
+from benchmark.leaderboard import audit, render
 
 REPO = Path(__file__).resolve().parents[1]
 BOARD = REPO / "leaderboard"
@@ -31,3 +31,12 @@ def test_committed_results_are_the_default_pipelines(tmp_path):
         assert results["tasks"][task]["models"] == spec["models"]
         assert results["references"][task] == spec["reference"]
     assert all(r["status"] == "ok" for r in results["runs"]), [r for r in results["runs"] if r["status"] != "ok"]
+
+
+def test_every_mark_on_the_published_board_means_what_it_says():
+    """Δ is the table's difference of per-seed means, p < 0.05 exactly when the interval excludes 0, and
+    every reference follows the reference rule (docs/leaderboard.md)."""
+    results = json.loads((BOARD / "results.json").read_text())
+    a = audit(results)
+    assert a["comparisons"] > 0
+    assert a == {"comparisons": a["comparisons"], "other_quantity": [], "inconsistent": [], "rule_violations": []}

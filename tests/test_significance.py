@@ -170,10 +170,16 @@ def test_cluster_fast_paths_equal_full_recomputation(seed):
         f = getattr(M, name)
         if np.isnan(f(lab, a)):
             continue
-        fast = S.cluster_randomization_test(lab, a, b, users, name, n_resamples=300, seed=seed)
+        fast = S.cluster_randomization_test(lab, a, b, users, name, n_resamples=300, seed=seed,
+                                            rank_normalised=False)
         slow = S.cluster_randomization_test(lab, a, b, users, lambda p, q, f=f: f(p, q), n_resamples=300,
                                             seed=seed)
         assert fast.pvalue == slow.pvalue and fast.estimate == slow.estimate, name
+        if name in S.RANK_METRICS:   # the default swaps mid-ranks: the slow path on ranked inputs agrees
+            ranked = S.cluster_randomization_test(lab, a, b, users, name, n_resamples=300, seed=seed)
+            slow_r = S.cluster_randomization_test(lab, S.rank_normalise(a), S.rank_normalise(b), users,
+                                                  lambda p, q, f=f: f(p, q), n_resamples=300, seed=seed)
+            assert ranked.pvalue == slow_r.pvalue and ranked.estimate == fast.estimate, name
         if name in ("auc", "normalized_gini", "logloss", "mae"):
             fb = S.cluster_bootstrap_ci(lab, a, b, users, name, n_resamples=60, seed=seed)
             sb = S.cluster_bootstrap_ci(lab, a, b, users, lambda p, q, f=f: f(p, q), n_resamples=60, seed=seed)
@@ -193,7 +199,8 @@ def test_cluster_randomization_matches_exact_enumeration(seed):
             swap = np.isin(users, ids[list(pattern)])
             diffs.append(f(lab, np.where(swap, b, a)) - f(lab, np.where(swap, a, b)))
         exact = np.mean(np.abs(diffs) >= abs(obs) - 1e-12)
-        res = S.cluster_randomization_test(lab, a, b, users, name, n_resamples=20000, seed=seed)
+        res = S.cluster_randomization_test(lab, a, b, users, name, n_resamples=20000, seed=seed,
+                                           rank_normalised=False)
         assert _mc_close(res.pvalue, exact, 20000), (name, res.pvalue, exact)
 
 
@@ -273,6 +280,93 @@ def test_sample_level_delong_over_rejects_when_users_correlate():
     """Why the user is the unit: with a per-user score offset DeLong's size is far above alpha."""
     rate = aa_check.aa_false_positive_rate("delong", n_comparisons=N_AA, n_users=120, user_noise=1.0)
     assert rate * N_AA > stats.binom.interval(0.99, N_AA, 0.05)[1], rate
+
+
+# --- several runs per model: the per-seed mean, retraining variance, rank-normalised swaps ---------
+
+def test_users_and_seeds_test_is_welch_without_user_variance_and_always_consistent():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(0.71, 0.01, 3), rng.normal(0.70, 0.02, 4)
+    res = S.users_and_seeds_test(a, b, se_users=0.0, n_users=500)
+    ref = stats.ttest_ind(a, b, equal_var=False)
+    assert res.pvalue == pytest.approx(ref.pvalue, rel=1e-9) and res.estimate == pytest.approx(a.mean() - b.mean())
+    assert res.ci == pytest.approx(tuple(ref.confidence_interval()), rel=1e-9)
+    for i in range(300):   # p < alpha exactly when the interval excludes 0, whatever the components
+        r = np.random.default_rng([i, 9])
+        ka, kb = int(r.integers(1, 5)), int(r.integers(1, 5))
+        t = S.users_and_seeds_test(r.normal(0.01 * r.normal(), 0.01, ka), r.normal(0, 0.01, kb),
+                                   float(r.exponential(0.005)), int(r.integers(2, 3000)),
+                                   interaction_a=float(r.exponential(1e-5)), interaction_b=float(r.exponential(1e-5)))
+        assert (t.pvalue < 0.05) == (t.ci[0] > 0 or t.ci[1] < 0), t
+    single = S.users_and_seeds_test([0.7], [0.6], 0.02, 1000)   # one run a side: users only
+    assert single.se_seeds == 0 and single.se_users == 0.02 and single.df == 999
+
+
+def test_interaction_is_taken_out_of_the_seed_term():
+    """A seed spread the user term already holds (run × user) adds nothing; a run effect beyond it does."""
+    base = S.users_and_seeds_test([0.70, 0.72, 0.71], [0.70], 0.01, 800, interaction_a=1e-3)
+    assert base.se_seeds == 0 and base.se_users == 0.01
+    real = S.users_and_seeds_test([0.70, 0.72, 0.71], [0.70], 0.01, 800, interaction_a=2e-5)
+    assert real.se_seeds == pytest.approx(np.sqrt((np.var([0.70, 0.72, 0.71], ddof=1) - 2e-5) / 3))
+
+
+@pytest.mark.parametrize("seed_sd", [0.0, 0.2])
+def test_users_and_seeds_test_holds_its_size_when_retraining_varies(seed_sd):
+    """A/A with 3 runs a side: the users-only test over-rejects once runs differ; the two-level test
+    stays inside the binomial band of an exact 5% test."""
+    lo, hi = stats.binom.interval(0.99, N_AA, 0.05)
+    users_only, two_level = aa_check.retrain_rejection_rate(seed_sd, n_comparisons=N_AA, n_users=150,
+                                                            n_resamples=200)
+    assert lo <= two_level * N_AA <= hi, two_level
+    if seed_sd > 0:
+        assert users_only * N_AA > hi, users_only
+
+
+def test_users_and_seeds_test_has_power_when_retraining_is_stable():
+    _, power = aa_check.retrain_rejection_rate(0.0, shift=0.6, n_comparisons=30, n_users=300, n_resamples=200)
+    assert power >= 0.8, power
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_planted_different_scale_case_gets_consistent_p_and_interval(seed):
+    """A better model against a weaker one on another scale: swapping raw scores mixes the scales and
+    loses the difference the interval shows; swapping mid-ranks does not."""
+    case = aa_check.scale_case(seed, "normalized_gini", n_resamples=500, n_users=400)
+    lo, hi = case["bootstrap_ci"]
+    assert lo > 0 and case["after_ci"][0] > 0
+    assert case["before_p"] >= 0.05, case          # the defect this guards against
+    assert case["after_p_users"] < 0.05 and case["after_p"] < 0.05
+
+
+def test_rank_normalise_keeps_order_and_ties_on_a_shared_scale():
+    r = S.rank_normalise([5.0, 1e6, 5.0, -2.0])
+    np.testing.assert_allclose(r, [2.5 / 4, 4 / 4, 2.5 / 4, 1 / 4])
+    y = np.array([0, 1, 1, 0, 1])
+    s = np.array([0.1, 300.0, 0.4, 0.4, 2.0])
+    assert M.auc(y, S.rank_normalise(s)) == M.auc(y, s)
+
+
+@pytest.mark.parametrize("name", ["auc", "normalized_gini", "logloss", "xauc"])
+def test_several_runs_average_the_per_run_metric(name):
+    """Runs stacked as rows: the estimate is the mean of per-run metrics (not the metric of mean scores);
+    identical runs give the single run's interval and no run × user variance; fast and slow paths agree."""
+    cases, users = _cases(2)
+    _, lab, a, b = next(c for c in cases if c[0] == name)
+    f = getattr(M, name)
+    rng = np.random.default_rng(0)
+    a2 = np.stack([a, np.clip(a + rng.integers(-1, 2, a.size) * (0.25 if name == "logloss" else 1), 0, None)])
+    if name == "logloss":
+        a2 = np.clip(a2, 0, 1)
+    boot = S.cluster_bootstrap_ci(lab, a2, b, users, name, n_resamples=80, seed=1)
+    assert boot.estimate == pytest.approx(np.mean([f(lab, r) for r in a2]) - f(lab, b))
+    assert boot.interaction_a > 0 and boot.interaction_b == 0
+    slow = S.cluster_bootstrap_ci(lab, a2, b, users, lambda p, q: f(p, q), n_resamples=80, seed=1)
+    assert slow.ci == pytest.approx(boot.ci, abs=1e-12) and slow.interaction_a == pytest.approx(boot.interaction_a)
+    one = S.cluster_bootstrap_ci(lab, a, b, users, name, n_resamples=80, seed=1)
+    same = S.cluster_bootstrap_ci(lab, np.stack([a, a, a]), b, users, name, n_resamples=80, seed=1)
+    assert same.ci == pytest.approx(one.ci, abs=1e-12) and same.interaction_a == pytest.approx(0, abs=1e-20)
+    rand = S.cluster_randomization_test(lab, a2, b, users, name, n_resamples=200, seed=1)
+    assert rand.estimate == pytest.approx(boot.estimate)
 
 
 def test_fixed_seed_is_deterministic():

@@ -86,9 +86,12 @@ class _RecBoleBaseline(Baseline):
 
     def fit_log(self) -> dict[str, Any]:
         """Per fitted RecBole model (a label, or 'model' for topk): seconds of each epoch (training plus the
-        valid evaluation early stopping reads) and the rows it trained on."""
+        valid evaluation early stopping reads), epochs run of the budget, whether early stopping ended the
+        fit (otherwise the epoch budget did) and the rows it trained on."""
+        budget = int(self.params["epochs"])
         return {name: {"epoch_seconds": [round(float(s), 3) for s in f.epoch_seconds],
-                       "epochs": len(f.epoch_seconds), "train_rows": len(f.train_data._dataset)}
+                       "epochs": len(f.epoch_seconds), "max_epochs": budget,
+                       "early_stopped": len(f.epoch_seconds) < budget, "train_rows": len(f.train_data._dataset)}
                 for name, f in self.fitted.items()}
 
 
