@@ -308,6 +308,8 @@ def budget(runs: list[dict]) -> tuple[str, bool]:
     the fit. capped: it trained on a subsample, or the epoch/iteration budget ended some fit."""
     if runs and all(r.get("learned") is False for r in runs):
         return "no training: its work is done at predict time (see predict rows/s)", False
+    if runs and all(r.get("uses_oracle") for r in runs):
+        return "no training: reads the simulator's truth", False
     entries = _fit_entries(runs)
     if not entries:
         return DASH, False
@@ -327,7 +329,11 @@ def budget(runs: list[dict]) -> tuple[str, bool]:
                "budget reached" if stopped and not any(stopped) else
                f"early-stopped in {sum(stopped)} of {len(stopped)} fits")
         text += f"; {span}/{ceiling} {unit}, {how}"
-    capped = sub or (bool(stopped) and not all(stopped))
+    # a model without trainable parameters (RecBole's Pop holds one placeholder) is done after one pass
+    counts_only = all((r.get("n_params") or 0) <= 1 for r in runs)
+    capped = sub or (bool(stopped) and not all(stopped) and not counts_only)
+    if counts_only and ceiling:
+        text = text.replace(", budget reached", ", one counting pass (no trainable parameters)")
     return ("**capped**: " if capped else "") + text, capped
 
 

@@ -247,18 +247,22 @@ def _with_fit(results: dict, model: str, fit: dict, learned: bool = True, valid:
 
 
 def test_budget_says_what_bounded_a_fit():
-    capped = [{"learned": True, "n_train": 1000, "fit": {"click": {"train_rows": 500, "epochs": 2, "max_epochs": 2,
-                                                                   "early_stopped": False}}}]
+    capped = [{"learned": True, "n_train": 1000, "n_params": 50,
+               "fit": {"click": {"train_rows": 500, "epochs": 2, "max_epochs": 2, "early_stopped": False}}}]
     text, is_capped = budget(capped)
     assert is_capped and text == "**capped**: 500 of 1,000 train rows; 2/2 epochs, budget reached"
     full = [{"learned": True, "n_train": 1000, "fit": {"click": {"train_rows": 1000, "iterations": 90,
                                                                  "max_iterations": 300, "early_stopped": True}}}]
     assert budget(full) == ("all 1,000 train rows; 90/300 iterations, early-stopped", False)
-    out_of_epochs = [{"learned": True, "n_train": 1000, "fit": {"click": {"train_rows": 1000, "epochs": 10,
-                                                                          "max_epochs": 10, "early_stopped": False}}}]
+    out_of_epochs = [{"learned": True, "n_train": 1000, "n_params": 50,
+                      "fit": {"click": {"train_rows": 1000, "epochs": 10, "max_epochs": 10, "early_stopped": False}}}]
     assert budget(out_of_epochs)[1] is True
     text, is_capped = budget([{"learned": False, "fit": {}}])
     assert not is_capped and "predict time" in text
+    assert budget([{"uses_oracle": True, "fit": {}}]) == ("no training: reads the simulator's truth", False)
+    counting = [{"learned": True, "n_train": 10, "n_params": 1,
+                 "fit": {"model": {"train_rows": 10, "epochs": 1, "max_epochs": 1, "early_stopped": False}}}]
+    assert budget(counting) == ("all 10 train rows; 1/1 epochs, one counting pass (no trainable parameters)", False)
 
 
 def test_reference_rule_picks_the_best_uncapped_learned_model_by_valid_metric(results, tmp_path):
