@@ -188,6 +188,13 @@ def paired_bootstrap_ci(a: ArrayLike, b: ArrayLike, weights: ArrayLike | None = 
     return _percentile(fn, float(v.sum() / w.sum()), out, alpha, n, "paired user bootstrap")
 
 
+def _weighted_mean_se(d: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """Weighted mean of d and its user-robust standard error sqrt(n/(n−1) · Σw²(d − d̄)²) / Σw."""
+    n, sw = d.size, w.sum()
+    mean = float(np.dot(w, d) / sw)
+    return mean, float(np.sqrt(n / (n - 1) * np.sum((w * (d - mean)) ** 2)) / sw)
+
+
 def paired_t_test(a: ArrayLike, b: ArrayLike, weights: ArrayLike | None = None, alpha: float = 0.05
                   ) -> TestResult:
     """Paired t-test of the weighted mean of d = a − b (cross-check). The standard error is the
@@ -199,9 +206,7 @@ def paired_t_test(a: ArrayLike, b: ArrayLike, weights: ArrayLike | None = None, 
     n = d.size
     if n < 2:
         raise MetricInputError(f"{fn}: needs at least 2 pairs, got {n}")
-    sw = w.sum()
-    mean = float(np.dot(w, d) / sw)
-    se = float(np.sqrt(n / (n - 1) * np.sum((w * (d - mean)) ** 2)) / sw)
+    mean, se = _weighted_mean_se(d, w)
     if se == 0:
         t, p = (0.0, 1.0) if mean == 0 else (float(np.copysign(np.inf, mean)), 0.0)
     else:
@@ -628,17 +633,13 @@ def per_user_two_level_test(values_a: ArrayLike, values_b: ArrayLike, weights: A
     n = w.size
     if n < 2:
         raise MetricInputError(f"{fn}: needs at least 2 users, got {n}")
-    d = va.mean(axis=0) - vb.mean(axis=0)
-    mean = float(np.dot(w, d) / w.sum())
-    se_users = float(np.sqrt(n / (n - 1) * np.sum((w * (d - mean)) ** 2)) / w.sum())
+    _, se_users = _weighted_mean_se(va.mean(axis=0) - vb.mean(axis=0), w)
 
-    def interaction(v: np.ndarray) -> float:   # as _interaction, with the user-robust variance per run
+    def interaction(v: np.ndarray) -> float:   # as _interaction: each run's deviation from the run mean
         k = v.shape[0]
         if k < 2:
             return 0.0
-        dev = v - v.mean(axis=0)
-        dev = dev - (dev @ w / w.sum())[:, None]
-        return float(k / (k - 1) * np.mean(n / (n - 1) * ((w * dev) ** 2).sum(axis=1)) / w.sum() ** 2)
+        return k / (k - 1) * float(np.mean([_weighted_mean_se(dev, w)[1] ** 2 for dev in v - v.mean(axis=0)]))
 
     return users_and_seeds_test(va @ w / w.sum(), vb @ w / w.sum(), se_users, n, alpha, interaction(va),
                                 interaction(vb))
