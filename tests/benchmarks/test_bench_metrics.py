@@ -2,7 +2,7 @@
 
 Sizes: KLB_BENCH_SCALE=full gives 10,000,000 samples over 24,000 users (KuaiLive's user count); the
 default gives 100,000 samples over 1,000 users. KLB_BENCH_GAUC_N / KLB_BENCH_GAUC_GROUPS override.
-Measure with `pytest tests/benchmarks --benchmark-enable`; the ratio is printed after the pair runs.
+Measure with `pytest tests/benchmarks -m bench --benchmark-enable`; the ratio is printed after the pair runs.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from benchmark import metrics as M
+
+pytestmark = pytest.mark.bench   # speed measurements: run only when asked (-m bench)
 
 FULL = os.environ.get("KLB_BENCH_SCALE", "").lower() == "full"
 N = int(os.environ.get("KLB_BENCH_GAUC_N", 10_000_000 if FULL else 100_000))
@@ -64,14 +66,12 @@ def _report(capsys: pytest.CaptureFixture, benchmark) -> None:
         print(line)
 
 
-@pytest.mark.bench
 def test_gauc_ours(benchmark, data):
     benchmark.group = GROUP
     value = benchmark.pedantic(_timed("ours", M.gauc, *data), rounds=3, iterations=1)
     assert 0.5 < value < 1.0
 
 
-@pytest.mark.bench
 def test_gauc_sklearn_loop(benchmark, data, capsys):
     benchmark.group = GROUP
     value = benchmark.pedantic(_timed("sklearn", sklearn_gauc, *data), rounds=1, iterations=1)

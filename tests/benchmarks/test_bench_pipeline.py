@@ -4,7 +4,7 @@ Each stage runs as its own `kuailive-bench` process (exactly what `dvc repro` ru
 resident memory is that process's own (os.wait4). Preset: tiny by default, KLB_BENCH_SCALE=full gives
 the full (KuaiLive-size) preset, KLB_BENCH_PRESET=small|... picks any. Threads follow the machine
 (CI and the figures in the closing notes: 2 cores). Run with
-`pytest tests/benchmarks/test_bench_pipeline.py --benchmark-enable -s`.
+`pytest tests/benchmarks/test_bench_pipeline.py -m bench --benchmark-enable -s`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+pytestmark = pytest.mark.bench   # speed measurements: run only when asked (-m bench)
 
 FULL = os.environ.get("KLB_BENCH_SCALE", "").lower() == "full"
 PRESET = os.environ.get("KLB_BENCH_PRESET", "full" if FULL else "tiny")
@@ -68,7 +70,6 @@ def test_stage(benchmark, work, stage):
     benchmark.group = f"pipeline stages, preset {PRESET}"
     wall, peak = benchmark.pedantic(run_measured, args=(args,), rounds=1, iterations=1)
     _FIGURES[stage] = (wall, peak)
-    assert wall > 0 and peak > 0
 
 
 def test_report(capsys):

@@ -2,7 +2,7 @@
 (permutation_type="samples", vectorised, batched), same weighted statistic, identical inputs.
 
 Sizes: KLB_BENCH_SCALE=full gives 20,000 users × 10,000 resamples; the default 2,000 × 2,000.
-KLB_BENCH_USERS / KLB_BENCH_RESAMPLES override. Measure with `pytest tests/benchmarks --benchmark-enable`;
+KLB_BENCH_USERS / KLB_BENCH_RESAMPLES override. Measure with `pytest tests/benchmarks -m bench --benchmark-enable`;
 the ratio is printed after the pair runs.
 """
 
@@ -16,6 +16,8 @@ import pytest
 from scipy import stats
 
 from benchmark import significance as S
+
+pytestmark = pytest.mark.bench   # speed measurements: run only when asked (-m bench)
 
 FULL = os.environ.get("KLB_BENCH_SCALE", "").lower() == "full"
 USERS = int(os.environ.get("KLB_BENCH_USERS", 20_000 if FULL else 2_000))
@@ -57,13 +59,11 @@ def _timed(name: str, fn, *args):
     return run
 
 
-@pytest.mark.bench
 def test_signflip_ours(benchmark, data):
     benchmark.group = GROUP
     _P["ours"] = benchmark.pedantic(_timed("ours", ours_signflip, *data), rounds=5, iterations=1)
 
 
-@pytest.mark.bench
 def test_signflip_scipy(benchmark, data, capsys):
     benchmark.group = GROUP
     _P["scipy"] = benchmark.pedantic(_timed("scipy", scipy_signflip, *data), rounds=1, iterations=1)
