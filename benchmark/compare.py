@@ -26,8 +26,8 @@ from benchmark import significance as S
 from benchmark.errors import BenchmarkError, DataError
 from benchmark.io import log
 from benchmark.metrics import MetricInputError
-from benchmark.params import parse_dataset
-from benchmark.tasks import TASKS, get_task
+from benchmark.params import parse_dataset, significance_settings, task_plan, unranked_models
+from benchmark.tasks import get_task
 
 
 @dataclass(frozen=True)
@@ -353,34 +353,6 @@ def write_json_atomic(obj: Any, out: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def task_plan(params: dict) -> dict[str, dict]:
-    """params.yaml's `tasks` block checked: task -> {models: [...], reference: name}, in registry order."""
-    block = params.get("tasks")
-    if not isinstance(block, dict) or not block:
-        raise BenchmarkError("params.yaml: 'tasks' must map each task to {models: [...], reference: <model>}")
-    out = {}
-    for task, spec in block.items():
-        get_task(task)
-        if not (isinstance(spec, dict) and spec.get("reference") and isinstance(spec.get("models"), list)):
-            raise BenchmarkError(f"params.yaml: tasks.{task} needs 'models: [...]' and 'reference: <model>'")
-        out[task] = {"models": [str(m) for m in spec["models"]], "reference": str(spec["reference"])}
-    return {t: out[t] for t in TASKS if t in out}
-
-
-def significance_settings(params: dict) -> dict:
-    """params.yaml's `significance` block with defaults: n_resamples, n_cluster_resamples, seed, alpha."""
-    block = params.get("significance") or {}
-    return {"n_resamples": int(block.get("n_resamples", 10000)),
-            "n_cluster_resamples": int(block.get("n_cluster_resamples", 1000)),
-            "n_bootstrap_recompute": int(block.get("n_bootstrap_recompute", 200)),
-            "seed": int(block.get("seed", 0)), "alpha": float(block.get("alpha", 0.05))}
-
-
-def unranked_models(params: dict) -> list[str]:
-    """params.yaml's `leaderboard.unranked`: reference rows shown but never ranked nor in test families."""
-    return [str(m) for m in ((params.get("leaderboard") or {}).get("unranked") or [])]
 
 
 def significance_stage(params: dict, runs_root: Path, data_root: Path, out: Path,

@@ -1,4 +1,4 @@
-"""leaderboard.py: results.json holds every run and comparison; the pages are regenerated from it alone."""
+"""benchmark.leaderboard: results.json holds every run and comparison; the pages are regenerated from it alone."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import pytest
 from benchmark.compare import significance_stage
 from benchmark.errors import DataError
 from benchmark.leaderboard import (
-    _TaskView,
     audit,
     budget,
     collect_results,
@@ -22,6 +21,7 @@ from benchmark.leaderboard import (
     render_index,
     render_task,
 )
+from benchmark.leaderboard.view import _TaskView
 from tests.test_compare import DATASET, ERROR, PARAMS, SEEDS, build_world
 
 RUN_KEYS = {"dataset", "task", "model", "seed", "status", "metrics", "train_seconds", "predict_seconds",

@@ -1,0 +1,202 @@
+"""Collecting a leaderboard: every run, every comparison, the data card, code version and environment
+into one results.json (docs/leaderboard.md), from which everything on the pages is rendered."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmark.compare import json_clean, read_metrics, run_dirs
+from benchmark.errors import DataError
+from benchmark.params import parse_dataset, significance_settings, task_plan, unranked_models
+from benchmark.tasks import get_task
+
+SCHEMA_VERSION = 1
+PACKAGES = ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "torch", "dvc", "matplotlib", "tabulate")
+RUN_FIELDS = ("train_seconds", "predict_seconds", "predict_rows_per_second", "n_params", "device",
+              "peak_memory_mb", "threads", "n_test", "uses_oracle", "learned", "n_train", "fit", "valid_metrics")
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run_record(dataset: str, task: str, model: str, seed: int, folder: Path) -> dict:
+    """One results.json run record from a run's metrics.json (identity taken from the folder)."""
+    raw = read_metrics(folder / "metrics.json")
+    rec: dict[str, Any] = {"dataset": dataset, "task": task, "model": model, "seed": seed,
+                           "status": "ok" if raw.get("status") == "ok" else "failed"}
+    if rec["status"] == "failed":
+        rec["error"] = str(raw.get("error") or "failed without an error message")
+    rec["metrics"] = dict(raw.get("metrics") or {})
+    rec.update({k: raw.get(k) for k in RUN_FIELDS})
+    return rec
+
+
+def reference_rows(params: dict, runs: list[dict]) -> list[str]:
+    """Rows shown but never ranked: params' `leaderboard.unranked` plus every model whose runs declare
+    uses_oracle (that declaration alone makes a reference row; params cannot undo it)."""
+    declared = [r["model"] for r in runs if r.get("uses_oracle")]
+    return list(dict.fromkeys([*unranked_models(params), *declared]))
+
+
+def collect_runs(runs_root: Path, dataset: str, params: dict) -> list[dict]:
+    """One record per (task, model, seed) of params' task lists; a listed model without any run
+    directory gets one failed record (seed None) saying so."""
+    seeds = params.get("seeds")
+    out = []
+    for task, spec in task_plan(params).items():
+        for model in dict.fromkeys(spec["models"]):
+            found = run_dirs(runs_root, dataset, task, model, seeds)
+            if not found:
+                where = Path(runs_root) / dataset / task / model
+                out.append({"dataset": dataset, "task": task, "model": model, "seed": None,
+                            "status": "failed", "error": f"no run found under {where}", "metrics": {},
+                            **{k: None for k in RUN_FIELDS}})
+            out += [_run_record(dataset, task, model, s, d) for s, d in found]
+    return out
+
+
+def _read_json(path: Path, stage: str) -> dict:
+    if not path.exists():
+        raise DataError(str(path), f"missing (run the {stage} stage first)")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as e:
+        raise DataError(str(path), f"not valid JSON ({e})") from None
+
+
+def data_card(dataset: str, data_root: Path, tasks: list[str]) -> dict:
+    """Which data: real or synthetic, split boundaries, content hashes, ingest row counts, task sizes."""
+    name = parse_dataset(dataset)
+    manifest = _read_json(Path(data_root) / "split" / dataset / "split_manifest.json", "split")
+    report = _read_json(Path(data_root) / "processed" / dataset / "ingest_report.json", "ingest")
+    splits = manifest.get("splits") or {}
+    bounds = manifest.get("boundaries") or {}
+    card = {
+        "dataset": dataset, "source": name.source, "synthetic": name.source == "sim",
+        "preset": name.preset, "sim_seed": name.seed,
+        "timezone": manifest.get("timezone"),
+        "source_hash": manifest.get("source_hash"),
+        "split": {s: {"first_day": (bounds.get(s) or {}).get("first_day"),
+                      "last_day": (bounds.get(s) or {}).get("last_day"),
+                      "rows": (splits.get(s) or {}).get("rows"), "hash": (splits.get(s) or {}).get("hash")}
+                  for s in ("train", "valid", "test")},
+        "ingest": {"rows": report.get("rows"), "source_md5": report.get("source_md5"),
+                   "rooms_distinct": report.get("rooms_distinct")},
+        "task_rows": {},
+    }
+    for task in tasks:
+        meta = Path(data_root) / "tasks" / dataset / task / "task.json"
+        if meta.exists():
+            m = json.loads(meta.read_text())
+            card["task_rows"][task] = m.get("rows")
+            if task == "topk":
+                card["topk_queries"] = {k: m.get(k) for k in ("dropped_target_not_live", "capped_from",
+                                                               "repeat_share", "test_candidates")}
+    sim = Path(data_root) / "raw" / dataset / "oracle" / "latent" / "params.json"
+    if name.source == "sim" and sim.exists():
+        latent = json.loads(sim.read_text())
+        card["simulator"] = {"version": latent.get("version"), "overrides": latent.get("overrides") or {}}
+    return card
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None
+
+
+def code_version() -> dict:
+    """git describe and commit of the harness when it is a git checkout, and the package version."""
+    try:
+        pkg = metadata.version("kuailive-bench")
+    except metadata.PackageNotFoundError:
+        pkg = None
+    # The build itself rewrites dvc.lock and leaderboard/, so they do not count as local changes.
+    changes = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock", ":!leaderboard")
+    return {"describe": _git("describe", "--always", "--tags"), "commit": _git("rev-parse", "HEAD"),
+            "local_changes": None if changes is None and _git("rev-parse", "HEAD") is None else bool(changes),
+            "package": pkg}
+
+
+def environment(params: dict) -> dict:
+    """Python, platform, package versions and thread count of this build."""
+    versions = {}
+    for p in PACKAGES:
+        try:
+            versions[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            versions[p] = None
+    return {"python": platform.python_version(), "implementation": sys.implementation.name,
+            "platform": platform.platform(), "machine": platform.machine(), "cpu_count": os.cpu_count(),
+            "threads": params.get("threads"), "packages": versions}
+
+
+def _significance_path(runs_root: Path, dataset: str, significance: Path | None) -> Path:
+    return Path(significance) if significance is not None else Path(runs_root) / dataset / "significance.json"
+
+
+def collect_results(runs_root: Path, dataset: str, params: dict, data_root: Path,
+                    significance: Path | None = None) -> dict:
+    """results.json: every run, every comparison (from significance.json, by default
+    runs/<dataset>/significance.json), data and split hashes, code version, environment, seeds."""
+    plan = task_plan(params)
+    sig_path = _significance_path(runs_root, dataset, significance)
+    sig = _read_json(sig_path, "significance")
+    if sig.get("dataset") != dataset:
+        raise DataError(str(sig_path), f"is for dataset '{sig.get('dataset')}', not '{dataset}' "
+                        "(rerun the significance stage)")
+    board = params.get("leaderboard") or {}
+    queries = params.get("queries") or {}
+    tasks = {}
+    for task, spec in plan.items():
+        t = get_task(task)
+        tasks[task] = {"primary": t.primary, "others": list(t.others), "unit": t.unit,
+                       "labels": list(t.labels), "models": spec["models"], "reference": spec["reference"]}
+        if task == "topk":
+            tasks[task]["sampled_negatives"] = queries.get("sampled_negatives")
+    runs = collect_runs(runs_root, dataset, params)
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "dataset": dataset,
+        "data": data_card(dataset, data_root, list(plan)),
+        "code_version": code_version(),
+        "environment": environment(params),
+        "seeds": list(params.get("seeds") or []),
+        "references": {task: spec["reference"] for task, spec in plan.items()},
+        "reference_rows": reference_rows(params, runs),
+        "oracle": str(board.get("oracle", "Oracle")),
+        "significance": {**significance_settings(params), **(sig.get("settings") or {})},
+        "tasks": tasks,
+        "runs": runs,
+        "comparisons": list(sig.get("comparisons") or []),
+        "models": model_cards(params, plan),
+    }
+    return json_clean(results)
+
+
+def model_cards(params: dict, plan: dict) -> dict[str, dict]:
+    """Per listed model: its class, params and the first paragraph of the class docstring. A class that
+    cannot be imported gets about=None: a broken model fails its own runs, never the leaderboard."""
+    from benchmark.interface import load_class, registered_models
+
+    registry = registered_models(params)
+    cards = {}
+    for model in dict.fromkeys(m for spec in plan.values() for m in spec["models"]):
+        spec = registry.get(model, {"class": None, "params": {}})
+        about = None
+        try:
+            doc = load_class(spec["class"]).__doc__ if spec["class"] else None
+            about = " ".join(doc.strip().split("\n\n")[0].split()) if doc else None
+        except Exception:  # noqa: BLE001 - reported as unknown, the runs say why
+            about = None
+        # params' leaderboard.about overrides the docstring, e.g. to say what an ablation removes
+        about = ((params.get("leaderboard") or {}).get("about") or {}).get(model, about)
+        cards[model] = {"class": spec["class"], "params": spec["params"], "about": about}
+    return cards
