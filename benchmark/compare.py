@@ -175,13 +175,14 @@ def _p(result: Any) -> float:
     return float(getattr(result, "pvalue", result))
 
 
-def _two_level(t: S.TwoLevelResult, runs_m: np.ndarray, runs_r: np.ndarray) -> dict:
-    """A comparison's numbers from its users and seeds test and the per-seed metric of each side."""
+def _two_level(t: S.TwoLevelResult) -> dict:
+    """A comparison's numbers from its users and seeds test, the per-seed metric of each side included."""
+    m, r = np.asarray(t.runs_a), np.asarray(t.runs_b)
     return {"diff": t.estimate, "ci_low": t.ci[0], "ci_high": t.ci[1], "pvalue": t.pvalue, "test": TEST,
             "se_users": t.se_users, "se_seeds": t.se_seeds, "df": t.df, "n_users": t.n,
-            "model_value": float(np.mean(runs_m)), "reference_value": float(np.mean(runs_r)),
-            "model_seed_sd": float(np.std(runs_m, ddof=1)) if runs_m.size > 1 else None,
-            "reference_seed_sd": float(np.std(runs_r, ddof=1)) if runs_r.size > 1 else None}
+            "model_value": float(m.mean()), "reference_value": float(r.mean()),
+            "model_seed_sd": float(np.std(m, ddof=1)) if m.size > 1 else None,
+            "reference_seed_sd": float(np.std(r, ddof=1)) if r.size > 1 else None}
 
 
 def _per_user(model: pd.DataFrame, ref: pd.DataFrame, n_resamples: int, seed: int, alpha: float) -> dict:
@@ -196,8 +197,7 @@ def _per_user(model: pd.DataFrame, ref: pd.DataFrame, n_resamples: int, seed: in
     vm = m[[c for c in m.columns if c.startswith("run")]].to_numpy().T
     vr = r[[c for c in r.columns if c.startswith("run")]].to_numpy().T
     w = 0.5 * (m["weight"].to_numpy() + r["weight"].to_numpy())
-    t = S.per_user_two_level_test(vm, vr, w, alpha)
-    out = _two_level(t, vm @ w / w.sum(), vr @ w / w.sum())
+    out = _two_level(S.per_user_two_level_test(vm, vr, w, alpha))
     flip = S.paired_permutation_test(vm.mean(axis=0), vr.mean(axis=0), n_resamples=n_resamples, seed=seed,
                                      weights=w)
     return {**out, "user_test": PER_USER_TEST, "p_users": _p(flip), "n_resamples": n_resamples}
@@ -224,8 +224,8 @@ def _global(plan: MetricPlan, labels: np.ndarray, users: np.ndarray, a: np.ndarr
         raise MetricInputError(f"{plan.fn} is undefined on the test labels")
     n_boot = n_resamples if plan.fn in FAST_BOOTSTRAP else min(n_resamples, n_bootstrap_recompute)
     boot = S.cluster_bootstrap_ci(labels, a, b, users, plan.fn, n_resamples=n_boot, seed=seed, alpha=alpha)
-    t = S.users_and_seeds_test(runs_m, runs_r, boot.se, boot.n, alpha, boot.interaction_a, boot.interaction_b)
-    out = _two_level(t, runs_m, runs_r)
+    out = _two_level(S.users_and_seeds_test(runs_m, runs_r, boot.se, boot.n, alpha, boot.interaction_a,
+                                            boot.interaction_b))
     rand = S.cluster_randomization_test(labels, a, b, users, plan.fn, n_resamples=n_resamples, seed=seed)
     return {**out, "user_test": rand.method, "p_users": _p(rand), "n_resamples": n_resamples,
             "n_bootstrap": n_boot}

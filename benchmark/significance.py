@@ -568,13 +568,14 @@ def cluster_bootstrap_ci(labels: ArrayLike, scores_a: ArrayLike, scores_b: Array
 
 @dataclass(frozen=True)
 class TwoLevelResult(TestResult):
-    """`users_and_seeds_test`: the two variance components of the difference and the test's df."""
+    """`users_and_seeds_test`: the two variance components of the difference, the test's df and each
+    side's per-run metric values (whose means give the estimate)."""
 
     se_users: float = float("nan")
     se_seeds: float = float("nan")
     df: float = float("nan")
-    n_runs_a: int = 0
-    n_runs_b: int = 0
+    runs_a: tuple[float, ...] = ()
+    runs_b: tuple[float, ...] = ()
 
 
 def users_and_seeds_test(runs_a: ArrayLike, runs_b: ArrayLike, se_users: float, n_users: int,
@@ -617,7 +618,7 @@ def users_and_seeds_test(runs_a: ArrayLike, runs_b: ArrayLike, se_users: float, 
         p = float(2 * stats.t.sf(abs(t), df))
         half = float(stats.t.ppf(1 - alpha / 2, df)) * se
     return TwoLevelResult(est, t, p, (est - half, est + half), int(n_users), None, "users and seeds t-test",
-                          float(se_users), se_seeds, float(df), int(ra.size), int(rb.size))
+                          float(se_users), se_seeds, float(df), tuple(map(float, ra)), tuple(map(float, rb)))
 
 
 def per_user_two_level_test(values_a: ArrayLike, values_b: ArrayLike, weights: ArrayLike | None = None,
