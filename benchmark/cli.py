@@ -7,8 +7,12 @@ called from Python (and is, in the tests).
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import logging
+import os
 import sys
+import traceback
 from pathlib import Path
 
 from benchmark.errors import BenchmarkError
@@ -215,5 +219,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def entry() -> None:
+    """The console script: run main, then leave without interpreter teardown.
+
+    Arrow's C++ thread pool can still hold a worker while the interpreter and static destructors tear
+    down, which aborts a finished command about once in 250 runs ("terminate called without an active
+    exception", SIGABRT; apache/arrow#34314). Every file is closed by then, so the exit flushes Python's
+    own state (atexit handlers, logging, stdout/stderr) and ends the process with os._exit."""
+    try:
+        rc = main()
+    except SystemExit as e:  # argparse: --help, bad arguments
+        rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        if isinstance(e.code, str):
+            print(e.code, file=sys.stderr)
+    except KeyboardInterrupt:
+        rc = 130
+    except BaseException:  # noqa: BLE001 - an unexpected error: its traceback, then the same clean exit
+        traceback.print_exc()
+        rc = 1
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing left to flush into
+            pass
+    os._exit(rc)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -344,6 +344,25 @@ def test_cli_reports_data_error(src: Path, tmp_path: Path, capsys):
     assert "room.csv" in capsys.readouterr().err
 
 
+def test_console_entry_exit_codes_and_output(src: Path, tmp_path: Path):
+    """The console script's exit (benchmark.cli.entry, os._exit after flushing): stdout arrives whole when
+    piped, a data error is one line and code 2, bad arguments code 2, --help code 0."""
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "benchmark.cli", *args], capture_output=True, text=True)
+
+    ok = run("ingest", "--source", str(src), "--out", str(tmp_path / "out"))
+    assert ok.returncode == 0, ok.stderr
+    assert set(json.loads(ok.stdout)) == {"rows", "rooms_distinct", "unattributed"}
+    (src / "KuaiLive" / "room.csv").unlink()
+    bad = run("ingest", "--source", str(src), "--out", str(tmp_path / "out2"), "--quiet")
+    assert bad.returncode == 2 and "room.csv" in bad.stderr and "Traceback" not in bad.stderr
+    assert run("ingest").returncode == 2
+    assert run("--help").returncode == 0
+
+
 # --- the pieces ------------------------------------------------------------------------------------
 def test_encode_ranges_order_and_malformed():
     values = ["100000+", "100000-500000", "0-10", "0", "5000+", "", None, "abc", "10-5", " 10-100 ", "0-10",

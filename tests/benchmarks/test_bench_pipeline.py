@@ -43,7 +43,7 @@ def _stage_commands(work: Path) -> list[tuple[str, list[str]]]:
 
 def run_measured(args: list[str]) -> tuple[float, float]:
     """Run `kuailive-bench ARGS` in its own process: (wall seconds, peak RSS in GB of that process)."""
-    cmd = [sys.executable, "-c", "import sys; from benchmark.cli import main; sys.exit(main(sys.argv[1:]))",
+    cmd = [sys.executable, "-m", "benchmark.cli",
            *args, "--quiet"]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, stderr=subprocess.PIPE, text=True)
