@@ -10,27 +10,37 @@ import numpy as np
 import pandas as pd
 
 from baselines.tabular import expanding_rates, repeat_features, tabular_features
-from benchmark.interface import Baseline, Candidates, Context
+from benchmark.interface import Baseline, Candidates, Context, moment_column
 
 ALL_TASKS = ("ctr", "multi_behavior", "watch_time", "gift_price", "topk")
-MULTI = ("click", "long_view", "like", "comment", "gift")
 
 
 def _keys(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return (df["user_id"].to_numpy(), df["streamer_id"].to_numpy(), df["live_id"].to_numpy(), df["ts"].to_numpy())
 
 
-def _from_rates(task: str, r: dict[str, np.ndarray], p: str) -> np.ndarray | pd.DataFrame:
-    """Turn an entity's expanding rates into the task's prediction."""
-    if task == "ctr":
-        return r[f"{p}_ctr"]
-    if task == "multi_behavior":
-        out = {"click": r[f"{p}_ctr"]}
-        out.update({k: r[f"{p}_ctr"] * r[f"{p}_{k}_rate"] for k in MULTI[1:]})
-        return pd.DataFrame(out)
-    if task == "watch_time":
-        return np.expm1(r[f"{p}_log_watch"])
-    return np.expm1(r[f"{p}_log_gift_value"])
+def _as_output(labels: tuple[str, ...], scores: dict[str, np.ndarray]) -> np.ndarray | pd.DataFrame:
+    """One array for a one-label task, a DataFrame with a column per label otherwise."""
+    return pd.DataFrame({k: scores[k] for k in labels}) if len(labels) > 1 else scores[labels[0]]
+
+
+def _from_rates(labels: tuple[str, ...], r: dict[str, np.ndarray], p: str) -> np.ndarray | pd.DataFrame:
+    """Turn an entity's expanding rates into a prediction per label (a funnel label: CTR times its rate)."""
+    def one(label: str) -> np.ndarray:
+        if label == "click":
+            return r[f"{p}_ctr"]
+        if label == "watch_s":
+            return np.expm1(r[f"{p}_log_watch"])
+        if label == "gift_value":
+            return np.expm1(r[f"{p}_log_gift_value"])
+        return r[f"{p}_ctr"] * r[f"{p}_{label}_rate"]
+
+    return _as_output(labels, {label: one(label) for label in labels})
+
+
+def _live_entries(ctx: Context, live_ids: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Entries into each room over the store's longest trailing window before t (its popularity right now)."""
+    return ctx.features.moment(live_ids, ts)[moment_column("entries", max(ctx.features.windows_s))]
 
 
 class GlobalMean(Baseline):
@@ -45,7 +55,7 @@ class GlobalMean(Baseline):
 
     def predict(self, test: pd.DataFrame, ctx: Context):
         ts = test["ts"].to_numpy()
-        return _from_rates(ctx.task, expanding_rates(ctx.features, "all", None, ts, "g"), "g")
+        return _from_rates(ctx.labels, expanding_rates(ctx.features, "all", None, ts, "g"), "g")
 
     def score_candidates(self, queries: pd.DataFrame, candidates: Candidates, ctx: Context) -> np.ndarray:
         return np.zeros(candidates.streamer_id.size)
@@ -63,11 +73,11 @@ class Popularity(Baseline):
 
     def predict(self, test: pd.DataFrame, ctx: Context):
         _, streamers, _, ts = _keys(test)
-        return _from_rates(ctx.task, expanding_rates(ctx.features, "streamer_id", streamers, ts, "s"), "s")
+        return _from_rates(ctx.labels, expanding_rates(ctx.features, "streamer_id", streamers, ts, "s"), "s")
 
     def score_candidates(self, queries: pd.DataFrame, candidates: Candidates, ctx: Context) -> np.ndarray:
         ts = queries["ts"].to_numpy()[candidates.query_index]
-        now = ctx.features.moment(candidates.live_id, ts)["entries_300s"]
+        now = _live_entries(ctx, candidates.live_id, ts)
         past = ctx.features.entity_stats("streamer_id", candidates.streamer_id, ts)["clicks"]
         return now + 1e-3 * np.log1p(past)
 
@@ -91,18 +101,16 @@ class RepeatConsumption(Baseline):
     def predict(self, test: pd.DataFrame, ctx: Context):
         users, streamers, _, ts = _keys(test)
         score = self._score(ctx.features, users, streamers, ts)
-        if ctx.task == "multi_behavior":
-            return pd.DataFrame({k: score for k in MULTI})
-        if ctx.task in ("watch_time", "gift_price"):
+        if ctx.kind == "regression":
             f = repeat_features(ctx.features, users, streamers, ts)
-            pair = np.expm1(f["pair_log_watch"]) if ctx.task == "watch_time" else f["pair_gifts"].astype(float)
+            pair = np.expm1(f["pair_log_watch"]) if ctx.labels == ("watch_s",) else f["pair_gifts"].astype(float)
             return pair / np.maximum(f["pair_clicks"], 1) + 1e-3 * score
-        return score
+        return _as_output(ctx.labels, {k: score for k in ctx.labels})
 
     def score_candidates(self, queries: pd.DataFrame, candidates: Candidates, ctx: Context) -> np.ndarray:
         q = candidates.query_index
         users, ts = queries["user_id"].to_numpy()[q], queries["ts"].to_numpy()[q]
-        pop = ctx.features.moment(candidates.live_id, ts)["entries_300s"]
+        pop = _live_entries(ctx, candidates.live_id, ts)
         return self._score(ctx.features, users, candidates.streamer_id, ts) + 1e-4 * np.log1p(pop)
 
 
@@ -128,12 +136,12 @@ class GradientBoosting(Baseline):
     def _features(self, df: pd.DataFrame, ctx: Context) -> pd.DataFrame:
         return tabular_features(df, ctx.features, use_profiles=self.params["use_profiles"], only=self.params["only"])
 
-    def _targets(self, df: pd.DataFrame, task: str) -> dict[str, np.ndarray]:
-        if task == "watch_time":
-            return {"watch_s": np.log1p(df["watch_s"].to_numpy())}
-        if task == "gift_price":
-            return {"gift_value": np.log1p(df["gift_value"].to_numpy().astype(float))}
-        return {k: df[k].to_numpy() for k in (MULTI if task == "multi_behavior" else ("click",))}
+    @staticmethod
+    def _targets(df: pd.DataFrame, ctx: Context) -> dict[str, np.ndarray]:
+        """Per label: the 0/1 label, or log1p of a regression target (heavy-tailed seconds and gift value)."""
+        if ctx.kind == "regression":
+            return {k: np.log1p(df[k].to_numpy().astype(float)) for k in ctx.labels}
+        return {k: df[k].to_numpy() for k in ctx.labels}
 
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame, ctx: Context) -> None:
         # imported here: scikit-learn takes seconds to import, and every other baseline runs without it
@@ -145,9 +153,9 @@ class GradientBoosting(Baseline):
             train = train.iloc[np.sort(rng.choice(len(train), cap, replace=False))]
         self.train_rows = len(train)
         x, xv = self._features(train, ctx), self._features(valid, ctx)
-        yv = self._targets(valid, ctx.task)
-        regress = ctx.task in ("watch_time", "gift_price")
-        for name, y in self._targets(train, ctx.task).items():
+        yv = self._targets(valid, ctx)
+        regress = ctx.kind == "regression"
+        for name, y in self._targets(train, ctx).items():
             kw = dict(max_iter=self.params["max_iter"], learning_rate=self.params["learning_rate"],
                       max_leaf_nodes=self.params["max_leaf_nodes"], early_stopping=True, n_iter_no_change=20,
                       random_state=0)
@@ -167,8 +175,7 @@ class GradientBoosting(Baseline):
 
     def predict(self, test: pd.DataFrame, ctx: Context):
         x = self._features(test, ctx)
-        preds = {k: self._predict_one(m, x) for k, m in self.models.items()}
-        return pd.DataFrame(preds) if ctx.task == "multi_behavior" else next(iter(preds.values()))
+        return _as_output(ctx.labels, {k: self._predict_one(m, x) for k, m in self.models.items()})
 
     def fit_log(self) -> dict:
         """Per label: the rows trained on, boosting iterations run of max_iter, and whether early
@@ -216,16 +223,15 @@ class Oracle(Baseline):
     def predict(self, test: pd.DataFrame, ctx: Context):
         users, _, lives, ts = _keys(test)
         o = self.truth
-        if ctx.task == "watch_time":
-            return o.expected_watch_ms(users, lives, ts) / 1000.0
-        if ctx.task == "gift_price":
-            return o.expected_gift_value(users, lives, ts)
+        if ctx.kind == "regression":
+            truth = {"watch_s": lambda: o.expected_watch_ms(users, lives, ts) / 1000.0,
+                     "gift_value": lambda: o.expected_gift_value(users, lives, ts)}
+            return _as_output(ctx.labels, {k: truth[k]() for k in ctx.labels})
         p = o.click_prob(users, lives, ts)
-        if ctx.task == "ctr":
-            return p
-        return pd.DataFrame({"click": p, "long_view": p * o.p_long_view(users, lives, ts, self.long_view_ms),
-                             "like": p * o.p_like(users, lives, ts), "comment": p * o.p_comment(users, lives, ts),
-                             "gift": p * o.p_gift(users, lives, ts)})
+        given_click = {"long_view": lambda: o.p_long_view(users, lives, ts, self.long_view_ms),
+                       "like": lambda: o.p_like(users, lives, ts), "comment": lambda: o.p_comment(users, lives, ts),
+                       "gift": lambda: o.p_gift(users, lives, ts)}
+        return _as_output(ctx.labels, {k: p if k == "click" else p * given_click[k]() for k in ctx.labels})
 
     def score_candidates(self, queries: pd.DataFrame, candidates: Candidates, ctx: Context) -> np.ndarray:
         q = candidates.query_index

@@ -13,12 +13,12 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import yaml
 from tqdm import tqdm
 
 from benchmark import compare as C
 from benchmark import significance as S
-from benchmark.params import parse_dataset
+from benchmark.params import load_params
+from benchmark.tasks import get_task
 
 
 def _before(plan: C.MetricPlan, a: list[Path], b: list[Path], test, n_resamples: int) -> tuple[float, float, float]:
@@ -53,7 +53,7 @@ def retrain_aa(runs_root: Path, data_root: Path, dataset: str, task: str, model:
     after. Only runs with status ok are used; seeds are taken in the order given."""
     ok = dict(C._ok_runs(Path(runs_root), dataset, task, model, seeds)[0])
     folders = [ok[s] for s in seeds if s in ok]
-    plans = C.PLANS[task]
+    plans = get_task(task).tests
     labels = sorted({p.label for p in plans if p.kind == "global"})
     test = C.load_test_labels(Path(data_root), dataset, task, labels)
     out = []
@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--runs-root", default="runs-aa")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
-    params = yaml.safe_load(Path(args.params).read_text())
-    dataset = parse_dataset(str(params["dataset"])).name
+    params = load_params(args.params)
+    dataset = params.dataset.name
     seeds = list(range(args.first_seed, args.first_seed + args.n_seeds))
     missing = [s for s in seeds if not C.run_dirs(Path(args.runs_root), dataset, args.task, args.model, [s])]
     if missing:

@@ -18,8 +18,9 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -28,12 +29,13 @@ import pyarrow.parquet as pq
 from benchmark.features.view import local_time
 from benchmark.interface import load_class
 from benchmark.io import log
+from benchmark.params import ModelSpec, parse_params
 from benchmark.perturb import perturb_release
 from benchmark.runner import run_one
+from benchmark.tasks import get_task
 
 DATASET = "sim-tiny-s0"
-SPLIT = {"timezone": "Asia/Shanghai", "train": ["2025-05-05", "2025-05-20"],
-         "valid": ["2025-05-21", "2025-05-22"], "test": ["2025-05-23", "2025-05-25"]}
+CHECK_PARAMS = parse_params({"dataset": DATASET})  # the protocol's defaults (benchmark.params)
 RTOL, ATOL = 1e-5, 1e-9  # scores may differ by float rounding (other batch shapes), never more
 SKIP_DIRS = {".git", ".venv", "venv", ".pyenv", ".rustup", ".cargo", ".m2", ".npm", "node_modules", "__pycache__",
              "site-packages", ".pytest_cache", ".ruff_cache"}
@@ -67,17 +69,10 @@ class Cut:
 
 def build_stages(data_root: Path, quiet: bool = True) -> Path:
     """ingest -> split -> features -> tasks for data_root/raw/<DATASET>, as the pipeline runs them."""
-    from benchmark.data.ingest import ingest
-    from benchmark.features import build_features
-    from benchmark.split import make_split
-    from benchmark.tasks import build_tasks
+    from benchmark.pipeline import build_from_raw
 
     d = {k: Path(data_root) / k / DATASET for k in ("raw", "processed", "split", "features", "tasks")}
-    ingest(d["raw"], d["processed"], quiet=quiet)
-    make_split(d["processed"], d["split"], split_params=SPLIT, long_view_seconds=60, quiet=quiet)
-    build_features(d["processed"], d["split"], d["features"], quiet=quiet)
-    build_tasks(d["processed"], d["split"], d["features"], d["tasks"], quiet=quiet,
-                params={"features": {"long_view_seconds": 60}, "queries": {"max_queries": 10000}})
+    build_from_raw(d.pop("raw"), d, CHECK_PARAMS, quiet)
     return Path(data_root)
 
 
@@ -141,7 +136,7 @@ def _keyed(run_dir: Path, data_root: Path, task: str) -> pd.DataFrame | None:
     if not p.exists():
         return None
     preds = pq.read_table(p).to_pandas().drop(columns=["target_rank", "sampled_target_rank"], errors="ignore")
-    keys = ["user_id", "ts"] if task == "topk" else ["user_id", "live_id", "ts"]
+    keys = list(get_task(task).sample_keys)
     test = pq.read_table(Path(data_root) / "tasks" / DATASET / task / "test.parquet",
                          columns=["sample_id", *keys]).to_pandas()
     out = preds.merge(test, on="sample_id")
@@ -150,7 +145,8 @@ def _keyed(run_dir: Path, data_root: Path, task: str) -> pd.DataFrame | None:
 
 def first_moved(base: pd.DataFrame, cut: pd.DataFrame, t: int, task: str) -> str | None:
     """Describe the earliest sample at or before t whose output differs between the two runs, else None."""
-    keys = ["user_id", "ts"] if task == "topk" else ["user_id", "live_id", "ts"]
+    spec = get_task(task)
+    keys = list(spec.sample_keys)
     both = base[base["ts"] <= t].merge(cut, on=keys, suffixes=("", "_cut")).sort_values("ts", kind="stable")
     outputs = [c for c in base.columns if c not in (*keys, "sample_id")]
     moved = np.zeros(len(both), bool)
@@ -164,8 +160,8 @@ def first_moved(base: pd.DataFrame, cut: pd.DataFrame, t: int, task: str) -> str
         return None
     i = int(np.argmax(moved))
     r = {c: int(both[c].iloc[i]) for c in ("sample_id", *keys)}
-    where = f"user {r['user_id']}" + (f", room {r['live_id']}" if task != "topk" else "")
-    what = "its top-100 list" if task == "topk" else "its score"
+    where = f"user {r['user_id']}" + (f", room {r['live_id']}" if "live_id" in r else "")
+    what = "its top-100 list" if spec.ranking else "its score"
     at = "exactly at the cut: its own outcome was perturbed" if r["ts"] == t else "before the cut"
     return (f"sample_id {r['sample_id']} ({where}, t = {local_time(r['ts'])}, {at}): {what} changed when everything "
             f"at or after {local_time(t)} was perturbed ({int(moved.sum())} of {len(both):,} samples at or before it "
@@ -239,8 +235,8 @@ def check_model(spec: str, tasks: list[str] | None = None, data_root: Path | Non
             started = time.perf_counter()
             roots = _roots(data_root)
             before = snapshot(roots, [runs])
-            findings += _check_task({"class": spec, "params": dict(params or {})}, cls, task, data_root, cuts,
-                                    runs, quiet)
+            model = ModelSpec("checked", spec, params=MappingProxyType(dict(params or {})))
+            findings += _check_task(model, cls, task, data_root, cuts, runs, quiet)
             wrote = written(before, snapshot(roots, [runs]))
             findings.append(
                 Finding("FAIL", task, "state", f"the model wrote {wrote[0]} outside its work directory "
@@ -251,13 +247,13 @@ def check_model(spec: str, tasks: list[str] | None = None, data_root: Path | Non
     return findings
 
 
-def _check_task(model: dict, cls: type, task: str, data_root: Path, cuts: list[Cut], runs: Path,
+def _check_task(model: ModelSpec, cls: type, task: str, data_root: Path, cuts: list[Cut], runs: Path,
                 quiet: bool) -> list[Finding]:
-    """Shape, determinism, leakage and time of one task for model = {class, params}."""
+    """Shape, determinism, leakage and time of one task for the model."""
     out: list[Finding] = []
 
     def run(root: Path, name: str, seed: int = 0) -> tuple[dict, Path]:
-        rec = run_one(DATASET, task, name, model, seed, root, runs, quiet=True)
+        rec = run_one(DATASET, task, replace(model, name=name), seed, root, runs, quiet=True)
         return rec, runs / DATASET / task / name / f"seed{seed}"
 
     log(quiet, f"check: {task}: two runs with seed 0")

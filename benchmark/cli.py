@@ -51,24 +51,27 @@ def _cmd_data(a: argparse.Namespace) -> None:
 
 
 def _cmd_split(a: argparse.Namespace) -> None:
+    from benchmark.params import load_params
     from benchmark.split import make_split
 
-    make_split(Path(a.processed), Path(a.out), params_path=Path(a.params), quiet=a.quiet)
+    params = load_params(Path(a.params))
+    make_split(Path(a.processed), Path(a.out), params.split, params.features.long_view_seconds, quiet=a.quiet)
 
 
 def _cmd_features(a: argparse.Namespace) -> None:
     from benchmark.features import build_features
     from benchmark.params import load_params
 
-    feats = load_params(Path(a.params)).get("features", {})
-    build_features(Path(a.processed), Path(a.split), Path(a.out), windows_s=feats.get("moment_windows_s", [30, 300]),
-                   long_view_seconds=int(feats.get("long_view_seconds", 60)), quiet=a.quiet)
+    feats = load_params(Path(a.params)).features
+    build_features(Path(a.processed), Path(a.split), Path(a.out), feats.moment_windows_s, feats.long_view_seconds,
+                   quiet=a.quiet)
 
 
 def _cmd_tasks(a: argparse.Namespace) -> None:
+    from benchmark.params import load_params
     from benchmark.tasks import build_tasks
 
-    build_tasks(Path(a.processed), Path(a.split), Path(a.features), Path(a.out), params_path=Path(a.params),
+    build_tasks(Path(a.processed), Path(a.split), Path(a.features), Path(a.out), load_params(Path(a.params)),
                 tasks=a.task, quiet=a.quiet)
 
 
@@ -118,7 +121,7 @@ def _cmd_check(a: argparse.Namespace) -> None:
     if ":" not in a.model and Path(a.params).exists():  # a model of params.yaml: its class and params block
         block = registered_models(load_params(a.params)).get(a.model)
         if block is not None:
-            spec, params = block["class"], block["params"]
+            spec, params = block.cls, dict(block.params)
     findings = check_model(spec, tasks=a.task, data_root=Path(a.data_root) if a.data_root else None,
                            quiet=a.quiet, params=params)
     for f in findings:

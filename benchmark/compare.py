@@ -11,8 +11,8 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -26,34 +26,10 @@ from benchmark import significance as S
 from benchmark.errors import BenchmarkError, DataError
 from benchmark.io import log
 from benchmark.metrics import MetricInputError
-from benchmark.params import parse_dataset, significance_settings, task_plan, unranked_models
+from benchmark.params import Params, as_params
 from benchmark.tasks import get_task
+from benchmark.tasks.scoring import MetricPlan
 
-
-@dataclass(frozen=True)
-class MetricPlan:
-    """One tested metric: its key in metrics.json, how it is tested, and where its inputs live."""
-
-    metric: str
-    kind: str                     # "per_user" (per_user.parquet) or "global" (predictions + test labels)
-    label: str | None = None      # global: label column of test.parquet
-    column: str | None = None     # global: score column of predictions.parquet
-    fn: str | None = None         # global: benchmark.metrics name handed to the cluster tests
-    higher_is_better: bool = True
-
-
-_MULTI_LABELS = get_task("multi_behavior").labels
-
-PLANS: dict[str, tuple[MetricPlan, ...]] = {
-    "ctr": (MetricPlan("gauc", "per_user"),
-            MetricPlan("auc", "global", "click", "score", "auc"),
-            MetricPlan("logloss", "global", "click", "score", "logloss", higher_is_better=False)),
-    "multi_behavior": (MetricPlan("mean_gauc", "per_user"),
-                       *(MetricPlan(f"auc_{lab}", "global", lab, lab, "auc") for lab in _MULTI_LABELS)),
-    "watch_time": (MetricPlan("xauc", "global", "watch_s", "score", "xauc"),),
-    "gift_price": (MetricPlan("normalized_gini", "global", "gift_value", "score", "normalized_gini"),),
-    "topk": (MetricPlan("ndcg@10", "per_user"),),
-}
 TEST = "users and seeds t-test"
 PER_USER_TEST = "weighted paired sign-flip"             # the user-level cross-check of a per-user metric
 GLOBAL_TEST = "user-cluster randomisation"              # ... of a global metric (rank-normalised for ranks)
@@ -249,10 +225,9 @@ def compare_runs(runs_root: Path, dataset: str, task: str, models: list[str], re
     compared but marked ranked=False, so
     `finalize` leaves them out of the multiple-testing families. holm_p and bh_q stay None here.
     """
-    get_task(task)
-    if task not in PLANS:
-        raise BenchmarkError(f"compare: no significance plan for task '{task}'")
-    plans = PLANS[task]
+    plans = get_task(task).tests
+    if not plans:
+        raise BenchmarkError(f"compare: task '{task}' declares no tested metric (Task.tests)")
     seeds = None if seeds is None else list(seeds)
     others = [m for m in dict.fromkeys(models) if m != reference]
     if uses_oracle(runs_root, dataset, task, reference):
@@ -355,7 +330,7 @@ def write_json_atomic(obj: Any, out: Path) -> None:
         raise
 
 
-def significance_stage(params: dict, runs_root: Path, data_root: Path, out: Path,
+def significance_stage(params: Params | Mapping, runs_root: Path, data_root: Path, out: Path,
                        quiet: bool = False) -> dict:
     """`kuailive-bench significance`: compare every task's models with its reference, correct, write `out`.
 
@@ -363,18 +338,17 @@ def significance_stage(params: dict, runs_root: Path, data_root: Path, out: Path
     n_cluster_resamples, seed, alpha}` and `leaderboard.unranked`; writes {dataset, settings,
     comparisons} to `out` atomically and returns it.
     """
-    dataset = parse_dataset(str(params.get("dataset", ""))).name
-    settings = significance_settings(params)
-    seeds = params.get("seeds")
-    unranked = unranked_models(params)
+    params = as_params(params)
+    dataset = params.dataset.name
+    sig = params.significance
     comparisons: list[dict] = []
-    for task, spec in task_plan(params).items():
-        log(quiet, f"significance: {dataset}/{task}: {len(spec['models'])} models vs {spec['reference']}")
-        comparisons += compare_runs(Path(runs_root), dataset, task, spec["models"], spec["reference"],
-                                    Path(data_root), settings["n_resamples"], settings["n_cluster_resamples"],
-                                    settings["seed"], seeds=seeds, unranked=unranked, quiet=quiet,
-                                    n_bootstrap_recompute=settings["n_bootstrap_recompute"])
-    result = {"dataset": dataset, "settings": settings, "comparisons": finalize(comparisons)}
+    for task, plan in params.tasks.items():
+        log(quiet, f"significance: {dataset}/{task}: {len(plan.models)} models vs {plan.reference}")
+        comparisons += compare_runs(Path(runs_root), dataset, task, list(plan.models), plan.reference,
+                                    Path(data_root), sig.n_resamples, sig.n_cluster_resamples, sig.seed,
+                                    seeds=params.seeds, unranked=params.leaderboard.unranked, quiet=quiet,
+                                    n_bootstrap_recompute=sig.n_bootstrap_recompute, alpha=sig.alpha)
+    result = {"dataset": dataset, "settings": asdict(sig), "comparisons": finalize(comparisons)}
     write_json_atomic(result, Path(out))
     n_ok = sum(c["status"] == "ok" for c in comparisons)
     log(quiet, f"significance: {n_ok} comparisons, {len(comparisons) - n_ok} skipped -> {out}")

@@ -16,3 +16,7 @@ class DataError(BenchmarkError):
             where += f", row {row}"
         super().__init__(f"{where}: {message}")
         self.file, self.column, self.row = file, column, row
+
+
+class ModelError(Exception):
+    """The model misbehaved (wrong shape, NaN, exception): its own run fails, nothing else."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -22,6 +23,10 @@ import numpy as np
 import pandas as pd
 
 from benchmark.errors import BenchmarkError
+from benchmark.features.moment import moment_column
+from benchmark.params import ModelSpec, Params, as_params
+
+__all__ = ["Baseline", "Candidates", "Context", "ModelSpec", "load_class", "moment_column", "registered_models"]
 
 ENTRY_POINT_GROUP = "kuailive_bench.baselines"
 
@@ -36,7 +41,8 @@ class Context:
     work_dir: Path  # a fresh temporary folder (also the run's working directory), deleted after the run
     params: dict[str, Any] = field(default_factory=dict)
     features: Any = None  # benchmark.features.view.FeatureView: fit-phase while fitting, rows-only while predicting
-    labels: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()  # the task's label columns: one score each when there are several
+    kind: str = "binary"  # what the task wants per label: "binary" (a probability), "regression" or "ranking"
     oracle: Any = None  # benchmark.sim.oracle.Oracle, sim only, and only for a class with uses_oracle = True
     quiet: bool = False
 
@@ -119,11 +125,8 @@ def load_class(spec: str) -> type[Baseline]:
     return cls
 
 
-def registered_models(params: dict) -> dict[str, dict]:
-    """Every model of params.yaml's `models` block plus installed entry points: name -> {class, params}."""
-    out = {ep.name: {"class": f"{ep.value}", "params": {}} for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    for name, block in (params.get("models") or {}).items():
-        if not isinstance(block, dict) or "class" not in block:
-            raise BenchmarkError(f"params.yaml: models.{name} needs a 'class: module:Class' entry")
-        out[name] = {"class": block["class"], "params": dict(block.get("params") or {})}
+def registered_models(params: Params | Mapping) -> dict[str, ModelSpec]:
+    """Every model of params.yaml's `models` block plus installed entry points, by name."""
+    out = {ep.name: ModelSpec(ep.name, f"{ep.value}") for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    out.update(as_params(params).models)
     return out

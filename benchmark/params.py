@@ -1,10 +1,17 @@
-"""Reading params.yaml: the dataset name, the task plan and the significance and leaderboard blocks."""
+"""params.yaml parsed once into a typed, frozen `Params`: every default lives here and nowhere else.
+
+Stages parse the file at their boundary (`load_params`, or `as_params` for a mapping a test built) and
+hand plain values on: a task reads `params.features.long_view_seconds`, a run its model's `ModelSpec`.
+A key that is missing takes the default below; a key of the wrong shape is one clear error naming it.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -12,6 +19,7 @@ import yaml
 from benchmark.errors import BenchmarkError
 
 _SIM_NAME = re.compile(r"^sim-(tiny|small|full)-s(\d+)$")
+DEFAULT_DATASET = "sim-small-s0"  # the embedded default: KuaiLive-Sim's small preset
 
 
 @dataclass(frozen=True)
@@ -34,8 +42,193 @@ def parse_dataset(name: str) -> DatasetName:
     return DatasetName(name, "sim", m.group(1), int(m.group(2)))
 
 
-def load_params(path: Path | str = "params.yaml") -> dict[str, Any]:
-    """The whole params file as a dict."""
+@dataclass(frozen=True)
+class RealData:
+    """Where the real release comes from (`data.kuailive`)."""
+
+    url: str = "https://zenodo.org/record/16565801/files/KuaiLive.zip"
+    md5: str | None = None
+    size: int | None = None
+    local_path: str | None = None
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    """The one global temporal split: inclusive Asia/Shanghai day ranges (`split`)."""
+
+    timezone: str = "Asia/Shanghai"
+    train: tuple[str, str] = ("2025-05-05", "2025-05-20")
+    valid: tuple[str, str] = ("2025-05-21", "2025-05-22")
+    test: tuple[str, str] = ("2025-05-23", "2025-05-25")
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """What the feature store and the labels are built with (`features`)."""
+
+    long_view_seconds: int = 60                  # long_view = watch >= this many seconds
+    moment_windows_s: tuple[int, ...] = (30, 300)  # trailing room-context windows (plus "since the room started")
+
+
+@dataclass(frozen=True)
+class QueryParams:
+    """How topk queries are drawn and its sampled view (`queries`)."""
+
+    max_queries: int = 10_000
+    query_seed: int = 0
+    sampled_negatives: int = 10_000
+
+
+@dataclass(frozen=True)
+class SignificanceParams:
+    """Resample counts, seed and level of the significance tests (`significance`)."""
+
+    n_resamples: int = 10_000
+    n_cluster_resamples: int = 1_000
+    n_bootstrap_recompute: int = 200
+    seed: int = 0
+    alpha: float = 0.05
+
+
+@dataclass(frozen=True)
+class LeaderboardParams:
+    """Rows shown but never ranked, and descriptions that override a class docstring (`leaderboard`)."""
+
+    unranked: tuple[str, ...] = ()
+    about: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    oracle: str = "Oracle"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model: its class (`module:Class` or an entry-point name), its code and its params block."""
+
+    name: str
+    cls: str
+    code: str | None = None   # the file or folder its class lives in: what its run stages depend on
+    params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    """A task's models and the reference each is tested against (`tasks.<task>`)."""
+
+    models: tuple[str, ...]
+    reference: str
+
+
+@dataclass(frozen=True)
+class Params:
+    """The whole of params.yaml, typed; built by `parse_params`."""
+
+    dataset: DatasetName
+    kuailive: RealData = RealData()
+    split: SplitParams = SplitParams()
+    features: FeatureParams = FeatureParams()
+    queries: QueryParams = QueryParams()
+    seeds: tuple[int, ...] = (0,)
+    threads: int = 1
+    models: Mapping[str, ModelSpec] = field(default_factory=lambda: MappingProxyType({}))
+    tasks: Mapping[str, TaskPlan] = field(default_factory=lambda: MappingProxyType({}))
+    significance: SignificanceParams = SignificanceParams()
+    leaderboard: LeaderboardParams = LeaderboardParams()
+
+
+def _block(raw: Mapping, key: str) -> Mapping:
+    value = raw.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise BenchmarkError(f"params.yaml: '{key}' must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def _typed(cls: type, raw: Mapping, where: str) -> Any:
+    """A flat dataclass from a mapping: known keys only, each cast to its default's type."""
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise BenchmarkError(f"params.yaml: {where} has unknown key(s) {', '.join(unknown)} "
+                             f"(known: {', '.join(known)})")
+    defaults = cls()
+    values = {}
+    for key, value in raw.items():
+        default = getattr(defaults, key)
+        try:
+            if value is None:
+                values[key] = None
+            elif isinstance(default, tuple):
+                values[key] = tuple((type(default[0]) if default else str)(v) for v in value)
+            elif isinstance(default, Mapping):
+                values[key] = MappingProxyType({str(k): str(v) for k, v in dict(value).items()})
+            elif default is None:
+                values[key] = value
+            else:
+                values[key] = type(default)(value)
+        except (TypeError, ValueError):
+            raise BenchmarkError(f"params.yaml: {where}.{key} = {value!r} is not a valid "
+                                 f"{type(default).__name__}") from None
+    return cls(**values)
+
+
+def _models(raw: Mapping) -> dict[str, ModelSpec]:
+    out = {}
+    for name, block in _block(raw, "models").items():
+        if not isinstance(block, Mapping) or "class" not in block:
+            raise BenchmarkError(f"params.yaml: models.{name} needs a 'class: module:Class' entry")
+        extra = sorted(set(block) - {"class", "code", "params"})
+        if extra:
+            raise BenchmarkError(f"params.yaml: models.{name} has unknown key(s) {', '.join(extra)} "
+                                 "(known: class, code, params)")
+        params = block.get("params") or {}
+        if not isinstance(params, Mapping):
+            raise BenchmarkError(f"params.yaml: models.{name}.params must be a mapping")
+        out[str(name)] = ModelSpec(str(name), str(block["class"]), block.get("code"), MappingProxyType(dict(params)))
+    return out
+
+
+def _tasks(raw: Mapping) -> dict[str, TaskPlan]:
+    from benchmark.tasks import TASKS, get_task  # here: benchmark.tasks imports this module
+
+    block = raw.get("tasks")
+    if block is None:
+        return {}
+    if not isinstance(block, Mapping) or not block:
+        raise BenchmarkError("params.yaml: 'tasks' must map each task to {models: [...], reference: <model>}")
+    out = {}
+    for task, spec in block.items():
+        get_task(task)
+        if not (isinstance(spec, Mapping) and spec.get("reference") and isinstance(spec.get("models"), list)):
+            raise BenchmarkError(f"params.yaml: tasks.{task} needs 'models: [...]' and 'reference: <model>'")
+        out[task] = TaskPlan(tuple(str(m) for m in spec["models"]), str(spec["reference"]))
+    return {t: out[t] for t in TASKS if t in out}
+
+
+def parse_params(raw: Mapping) -> Params:
+    """params.yaml's mapping -> Params, with the defaults above for every missing key."""
+    if not isinstance(raw, Mapping):
+        raise BenchmarkError("params.yaml: the file must hold a mapping of blocks")
+    seeds = raw.get("seeds", Params.seeds)
+    if not isinstance(seeds, (list, tuple)) or not seeds:
+        raise BenchmarkError(f"params.yaml: seeds must be a non-empty list of integers, got {seeds!r}")
+    board = dict(_block(raw, "leaderboard"))
+    return Params(
+        dataset=parse_dataset(str(raw.get("dataset", DEFAULT_DATASET))),
+        kuailive=_typed(RealData, _block(_block(raw, "data"), "kuailive"), "data.kuailive"),
+        split=_typed(SplitParams, _block(raw, "split"), "split"),
+        features=_typed(FeatureParams, _block(raw, "features"), "features"),
+        queries=_typed(QueryParams, _block(raw, "queries"), "queries"),
+        seeds=tuple(int(s) for s in seeds),
+        threads=int(raw.get("threads", Params.threads)),
+        models=MappingProxyType(_models(raw)),
+        tasks=MappingProxyType(_tasks(raw)),
+        significance=_typed(SignificanceParams, _block(raw, "significance"), "significance"),
+        leaderboard=_typed(LeaderboardParams, board, "leaderboard"),
+    )
+
+
+def read_params_file(path: Path | str = "params.yaml") -> dict[str, Any]:
+    """The params file as the mapping it holds (for tools that edit and rewrite it)."""
     path = Path(path)
     if not path.exists():
         raise BenchmarkError(f"{path}: params file not found (run from the repository root or pass --params)")
@@ -43,31 +236,11 @@ def load_params(path: Path | str = "params.yaml") -> dict[str, Any]:
         return yaml.safe_load(f) or {}
 
 
-def task_plan(params: dict) -> dict[str, dict]:
-    """params.yaml's `tasks` block checked: task -> {models: [...], reference: name}, in registry order."""
-    from benchmark.tasks import TASKS, get_task  # here: benchmark.tasks imports this module
-
-    block = params.get("tasks")
-    if not isinstance(block, dict) or not block:
-        raise BenchmarkError("params.yaml: 'tasks' must map each task to {models: [...], reference: <model>}")
-    out = {}
-    for task, spec in block.items():
-        get_task(task)
-        if not (isinstance(spec, dict) and spec.get("reference") and isinstance(spec.get("models"), list)):
-            raise BenchmarkError(f"params.yaml: tasks.{task} needs 'models: [...]' and 'reference: <model>'")
-        out[task] = {"models": [str(m) for m in spec["models"]], "reference": str(spec["reference"])}
-    return {t: out[t] for t in TASKS if t in out}
+def load_params(path: Path | str = "params.yaml") -> Params:
+    """The params file, parsed."""
+    return parse_params(read_params_file(path))
 
 
-def significance_settings(params: dict) -> dict:
-    """params.yaml's `significance` block with defaults: n_resamples, n_cluster_resamples, seed, alpha."""
-    block = params.get("significance") or {}
-    return {"n_resamples": int(block.get("n_resamples", 10000)),
-            "n_cluster_resamples": int(block.get("n_cluster_resamples", 1000)),
-            "n_bootstrap_recompute": int(block.get("n_bootstrap_recompute", 200)),
-            "seed": int(block.get("seed", 0)), "alpha": float(block.get("alpha", 0.05))}
-
-
-def unranked_models(params: dict) -> list[str]:
-    """params.yaml's `leaderboard.unranked`: reference rows shown but never ranked nor in test families."""
-    return [str(m) for m in ((params.get("leaderboard") or {}).get("unranked") or [])]
+def as_params(params: Params | Mapping) -> Params:
+    """A Params as it is, a mapping parsed (a test's edited copy of the file)."""
+    return params if isinstance(params, Params) else parse_params(params)

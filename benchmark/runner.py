@@ -12,6 +12,7 @@ import resource
 import sys
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,30 +23,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 
-from benchmark.errors import BenchmarkError
-from benchmark.evaluate import (
-    Evaluation,
-    breakdown_groups,
-    breakdowns,
-    evaluate_ranks,
-    evaluate_scores,
-    sampled_view_metrics,
-)
+from benchmark.errors import BenchmarkError, ModelError
+from benchmark.evaluate import Evaluation, breakdown_groups, breakdowns
 from benchmark.features import FeatureStore
 from benchmark.features.view import FeatureView, FitClock, RowsClock
-from benchmark.interface import Baseline, Candidates, Context, load_class
+from benchmark.interface import Baseline, Candidates, Context, load_class, registered_models
 from benchmark.io import atomic_dir, log
 from benchmark.metrics import target_rank
+from benchmark.params import ModelSpec, Params, as_params
 from benchmark.sandbox import sandbox
 from benchmark.tasks import get_task
-from benchmark.tasks.base import KEY_COLUMNS
+from benchmark.tasks.base import KEY_COLUMNS, Task
+from benchmark.tasks.topk import sampled_view_metrics
 
 TOP_N_STORED = 100
 QUERY_CHUNK = 256
-
-
-class ModelError(Exception):
-    """The model misbehaved (wrong shape, NaN, exception): its own run fails, nothing else."""
 
 
 def seed_everything(seed: int, threads: int = 1) -> None:
@@ -70,22 +62,6 @@ def load_split(task_dir: Path, split: str) -> pd.DataFrame:
     return pq.read_table(Path(task_dir) / f"{split}.parquet").to_pandas()
 
 
-def _check_scores(scores: Any, n: int, labels: tuple[str, ...], multi: bool) -> np.ndarray | pd.DataFrame:
-    if multi:
-        if not isinstance(scores, pd.DataFrame) or not set(labels) <= set(scores.columns):
-            raise ModelError(f"predict must return a DataFrame with columns {list(labels)}")
-        scores = scores[list(labels)].astype(np.float64)
-        arr = scores.to_numpy()
-    else:
-        arr = np.asarray(scores, dtype=np.float64).reshape(-1)
-        scores = arr
-    if arr.shape[0] != n:
-        raise ModelError(f"predict returned {arr.shape[0]} scores for {n} samples")
-    if not np.all(np.isfinite(arr)):
-        raise ModelError(f"predict returned {int((~np.isfinite(arr)).sum())} NaN or infinite scores")
-    return scores
-
-
 def _mix64(x: np.ndarray) -> np.ndarray:
     """splitmix64 finaliser: a fixed, model-independent pseudo-random key per input."""
     x = x.astype(np.uint64)
@@ -108,9 +84,6 @@ def sampled_keep(sample_ids: np.ndarray, streamer: np.ndarray, offsets: np.ndarr
     keep = np.zeros(streamer.size, bool)
     keep[order[pos < n_negatives]] = True
     return keep | is_target
-
-
-QUERY_COLUMNS = ["query_id", "user_id", "ts"]  # what a model sees of a topk query: it joins to no exposure
 
 
 def public_queries(queries: pd.DataFrame) -> pd.DataFrame:
@@ -181,7 +154,7 @@ def load_oracle(data_root: Path, dataset: str):
     return Oracle.load(folder)
 
 
-def run_one(dataset: str, task: str, model_name: str, model_spec: dict, seed: int, data_root: Path = Path("data"),
+def run_one(dataset: str, task: str, model: ModelSpec, seed: int, data_root: Path = Path("data"),
             runs_root: Path = Path("runs"), threads: int = 1, quiet: bool = False) -> dict:
     """Fit, predict and evaluate one model on one task with one seed; write runs/<...>/seed<k>/.
 
@@ -189,66 +162,64 @@ def run_one(dataset: str, task: str, model_name: str, model_spec: dict, seed: in
     sees the feature store only through a sealed view: clocked to the test start while fitting, limited to
     the rows and candidates handed over while predicting (benchmark.features.view)."""
     data_root, runs_root = Path(data_root).resolve(), Path(runs_root).resolve()
-    out = runs_root / dataset / task / model_name / f"seed{seed}"
-    task_def = get_task(task)
+    out = runs_root / dataset / task / model.name / f"seed{seed}"
+    spec = get_task(task)
     task_dir = data_root / "tasks" / dataset / task
-    record: dict[str, Any] = {"dataset": dataset, "task": task, "model": model_name, "seed": seed,
+    record: dict[str, Any] = {"dataset": dataset, "task": task, "model": model.name, "seed": seed,
                               "status": "ok", "metrics": {}, "train_seconds": None, "fit": {}, "predict_seconds": None,
                               "n_params": None, "device": None, "peak_memory_mb": None, "uses_oracle": False}
     with atomic_dir(out) as tmp, sandbox() as work:
         try:
-            cls = load_class(model_spec["class"])  # first: seed_everything seeds torch if the model imported it
+            cls = load_class(model.cls)  # first: seed_everything seeds torch if the model imported it
             record["uses_oracle"] = bool(cls.uses_oracle)
             seed_everything(seed, threads)
             device = default_device()
             features = FeatureStore.open(data_root / "features" / dataset, data_root / "processed" / dataset)
             periods = split_periods(data_root, dataset)
-            ctx = Context(task=task, seed=seed, device=device, work_dir=work,
-                          params=dict(model_spec.get("params") or {}), labels=task_def.labels,
+            ctx = Context(task=task, seed=seed, device=device, work_dir=work, params=dict(model.params),
+                          labels=spec.labels, kind=spec.kind,
                           features=FeatureView(features, periods, FitClock(periods["test"][0])),
                           oracle=load_oracle(data_root, dataset) if cls.uses_oracle else None, quiet=quiet)
             if task not in cls.tasks:
-                raise ModelError(f"{model_spec['class']} does not support task '{task}'")
-            model = cls(**ctx.params)
+                raise ModelError(f"{model.cls} does not support task '{task}'")
+            instance = cls(**ctx.params)
             record["learned"] = bool(cls.learned)
             train, valid, test = (load_split(task_dir, s) for s in ("train", "valid", "test"))
             record["n_train"] = len(train)
-            log(quiet, f"run {dataset}/{task}/{model_name}/seed{seed}: fit on {len(train):,} rows")
+            log(quiet, f"run {dataset}/{task}/{model.name}/seed{seed}: fit on {len(train):,} rows")
             t0 = time.perf_counter()
             with threadpool_limits(limits=threads):
-                model.fit(train, valid, ctx)
+                instance.fit(train, valid, ctx)
                 record["train_seconds"] = time.perf_counter() - t0
-                record["fit"] = model.fit_log()
+                record["fit"] = instance.fit_log()
                 t0 = time.perf_counter()
-                if task == "topk":
-                    output = rank_queries(model, test, features, ctx, periods,
+                if spec.ranking:
+                    output = rank_queries(instance, test, features, ctx, periods,
                                           _task_meta(task_dir).get("sampled_view"))
                 else:
-                    clock = RowsClock.of_rows(*(test[c].to_numpy() for c in
-                                                ("user_id", "streamer_id", "live_id", "ts", "sample_id")))
-                    output = model.predict(test[KEY_COLUMNS].copy(),
-                                           replace(ctx, features=FeatureView(features, periods, clock)))
+                    output = predict_rows(instance, spec, test, features, periods, ctx)
                 record["predict_seconds"] = time.perf_counter() - t0
-                if task != "topk":   # the valid split's metrics: what the reference rule reads
-                    record["valid_metrics"] = _valid_metrics(model, valid, task, features, periods, ctx)
-            if task == "topk":
+                if not spec.ranking:   # the valid split's metrics: what the reference rule reads
+                    valid_scores = predict_rows(instance, spec, valid, features, periods, ctx)
+                    record["valid_metrics"] = spec.evaluate(valid, valid_scores).metrics
+            groups = breakdown_groups(test, features)
+            if spec.ranking:
                 ranks, top, sampled_ranks = output
                 n_items = int(np.unique(features.live_index.streamer_id).size)
-                ev = evaluate_ranks(test, ranks, top[:, :10], n_items=n_items)
+                ev = spec.evaluate(test, ranks, top[:, :10], n_items=n_items)
                 if not np.isnan(sampled_ranks).any():
                     ev.metrics.update(sampled_view_metrics(sampled_ranks))
-                ev.metrics.update(breakdowns(task, test, breakdown_groups(test, features), ranks=ranks))
+                ev.metrics.update(breakdowns(spec, test, groups, ranks))
                 preds = pa.table({"sample_id": test["sample_id"].to_numpy(), "target_rank": ranks,
                                   "sampled_target_rank": sampled_ranks,
                                   "top": pa.array(list(top))})
             else:
-                scores = _check_scores(output, len(test), task_def.labels, task == "multi_behavior")
-                ev = evaluate_scores(task, test, scores)
-                ev.metrics.update(breakdowns(task, test, breakdown_groups(test, features), scores=scores))
-                cols = ({k: scores[k].to_numpy() for k in task_def.labels} if isinstance(scores, pd.DataFrame)
-                        else {"score": scores})
+                ev = spec.evaluate(test, output)
+                ev.metrics.update(breakdowns(spec, test, groups, output))
+                cols = ({k: output[k].to_numpy() for k in spec.score_columns} if isinstance(output, pd.DataFrame)
+                        else {"score": output})
                 preds = pa.table({"sample_id": test["sample_id"].to_numpy(), **cols})
-            record.update(metrics=ev.metrics, n_params=int(model.n_params()), device=device,
+            record.update(metrics=ev.metrics, n_params=int(instance.n_params()), device=device,
                           n_test=len(test), predict_rows_per_second=len(test) / max(record["predict_seconds"], 1e-9))
             pq.write_table(preds, tmp / "predictions.parquet")
             _write_per_user(ev, tmp)
@@ -256,20 +227,20 @@ def run_one(dataset: str, task: str, model_name: str, model_spec: dict, seed: in
             record["status"] = "failed"
             record["error"] = f"{type(e).__name__}: {e}"
             (tmp / "traceback.txt").write_text(traceback.format_exc())
-            log(quiet, f"run {dataset}/{task}/{model_name}/seed{seed}: FAILED: {record['error']}")
+            log(quiet, f"run {dataset}/{task}/{model.name}/seed{seed}: FAILED: {record['error']}")
         record["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         record["threads"] = threads
         (tmp / "metrics.json").write_text(json.dumps(record, indent=1, default=float))
     return record
 
 
-def _valid_metrics(model: Baseline, valid: pd.DataFrame, task: str, features: FeatureStore, periods: dict,
-                   ctx: Context) -> dict:
-    """The fitted model's headline metrics on the valid split, its rows handed over as test rows are."""
-    clock = RowsClock.of_rows(*(valid[c].to_numpy() for c in ("user_id", "streamer_id", "live_id", "ts", "sample_id")))
-    out = model.predict(valid[KEY_COLUMNS].copy(), replace(ctx, features=FeatureView(features, periods, clock)))
-    scores = _check_scores(out, len(valid), get_task(task).labels, task == "multi_behavior")
-    return evaluate_scores(task, valid, scores).metrics
+def predict_rows(model: Baseline, spec: Task, rows: pd.DataFrame, features: FeatureStore, periods: dict,
+                 ctx: Context) -> np.ndarray | pd.DataFrame:
+    """The model's checked scores for a split's rows, handed over without labels through a view that
+    answers only for those rows."""
+    clock = RowsClock.of_rows(*(rows[c].to_numpy() for c in ("user_id", "streamer_id", "live_id", "ts", "sample_id")))
+    out = model.predict(rows[KEY_COLUMNS].copy(), replace(ctx, features=FeatureView(features, periods, clock)))
+    return spec.check_output(out, len(rows))
 
 
 def _task_meta(task_dir: Path) -> dict:
@@ -285,22 +256,19 @@ def _write_per_user(ev: Evaluation, out: Path) -> None:
                        out / "per_user.parquet")
 
 
-def run_model_stage(params: dict, task: str, model: str, data_root: Path = Path("data"),
+def run_model_stage(params: Params | Mapping, task: str, model: str, data_root: Path = Path("data"),
                     runs_root: Path = Path("runs"), seeds: list[int] | None = None, quiet: bool = False) -> list[dict]:
     """Run one model on one task over params' seeds (once if the model is deterministic)."""
-    from benchmark.interface import registered_models
-    from benchmark.params import parse_dataset
-
-    dataset = parse_dataset(str(params.get("dataset", ""))).name
+    params = as_params(params)
+    get_task(task)
     models = registered_models(params)
     if model not in models:
         raise BenchmarkError(f"params.yaml: no model '{model}' under models (known: {', '.join(sorted(models))})")
     spec = models[model]
-    seeds = list(seeds if seeds is not None else params.get("seeds", [0]))
+    seeds = list(seeds if seeds is not None else params.seeds)
     try:
-        if load_class(spec["class"]).deterministic:
+        if load_class(spec.cls).deterministic:
             seeds = seeds[:1]
     except BenchmarkError:
         pass  # run_one records the load failure as this model's failed run
-    threads = int(params.get("threads", 1))
-    return [run_one(dataset, task, model, spec, s, data_root, runs_root, threads, quiet) for s in seeds]
+    return [run_one(params.dataset.name, task, spec, s, data_root, runs_root, params.threads, quiet) for s in seeds]

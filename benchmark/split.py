@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import pyarrow.parquet as pq
 from benchmark.data.schema import DAY_MS, TZ_OFFSET_MS
 from benchmark.errors import BenchmarkError
 from benchmark.io import atomic_dir, log
-from benchmark.params import load_params
+from benchmark.params import FeatureParams, SplitParams
 
 SPLITS = ("train", "valid", "test")
 SPLIT_CODE = {name: i for i, name in enumerate(SPLITS)}
@@ -34,9 +35,10 @@ def _day_of(date: str | dt.date) -> int:
     return (d - dt.date(1970, 1, 1)).days
 
 
-def boundaries_ms(split_params: dict) -> dict[str, tuple[int, int]]:
+def boundaries_ms(split: SplitParams | Mapping) -> dict[str, tuple[int, int]]:
     """Each split's [start, end) in epoch ms, from inclusive day ranges in params; checks order and overlap."""
-    if split_params.get("timezone", "Asia/Shanghai") != "Asia/Shanghai":
+    split_params = vars(split) if isinstance(split, SplitParams) else split
+    if split_params.get("timezone", SplitParams.timezone) != "Asia/Shanghai":
         raise BenchmarkError("params.yaml: split.timezone must be Asia/Shanghai (KuaiLive's day boundaries)")
     out = {}
     for name in SPLITS:
@@ -123,17 +125,15 @@ def _card(ex: dict[str, np.ndarray], codes: dict[str, np.ndarray], mask: np.ndar
     return card
 
 
+PROTOCOL_SPLIT = SplitParams()  # the defaults of benchmark.params
 COLUMNS = ["sample_id", "user_id", "live_id", "streamer_id", "ts", "click", "watch_ms",
            "n_comment", "n_like", "n_gift", "gift_value"]
 
 
-def make_split(processed: Path, out: Path, params_path: Path = Path("params.yaml"), quiet: bool = False,
-               split_params: dict | None = None, long_view_seconds: int | None = None) -> dict:
+def make_split(processed: Path, out: Path, split: SplitParams | Mapping = PROTOCOL_SPLIT,
+               long_view_seconds: int = FeatureParams.long_view_seconds, quiet: bool = False) -> dict:
     """Assign every exposure to a split and write split.parquet + split_manifest.json into `out`."""
-    params = load_params(params_path) if split_params is None or long_view_seconds is None else {}
-    split_params = split_params if split_params is not None else params["split"]
-    if long_view_seconds is None:
-        long_view_seconds = int(params.get("features", {}).get("long_view_seconds", 60))
+    split_params = vars(split) if isinstance(split, SplitParams) else split
     bounds = boundaries_ms(split_params)
     src = Path(processed) / "exposures.parquet"
     if not src.exists():

@@ -6,28 +6,17 @@ from pathlib import Path
 
 import pytest
 
-SPLIT = {"timezone": "Asia/Shanghai", "train": ["2025-05-05", "2025-05-20"],
-         "valid": ["2025-05-21", "2025-05-22"], "test": ["2025-05-23", "2025-05-25"]}
-PARAMS = {"split": SPLIT, "features": {"long_view_seconds": 60, "moment_windows_s": [30, 300]},
-          "queries": {"max_queries": 10000, "query_seed": 0}}
+from benchmark.params import Params, SplitParams, parse_params
+
+SPLIT = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(SplitParams()).items()}  # the defaults
+PARAMS = parse_params({"dataset": "sim-tiny-s0"})  # every other block at its default
 
 
-def run_stages(raw: Path, work: Path, params: dict = PARAMS, quiet: bool = True) -> dict[str, Path]:
+def run_stages(raw: Path, work: Path, params: Params = PARAMS, quiet: bool = True) -> dict[str, Path]:
     """ingest -> split -> features -> tasks on `raw`, into `work`; returns the stage folders."""
-    from benchmark.data.ingest import ingest
-    from benchmark.features import build_features
-    from benchmark.split import make_split
-    from benchmark.tasks import build_tasks
+    from benchmark.pipeline import build_from_raw
 
-    paths = {k: work / k for k in ("processed", "split", "features", "tasks")}
-    ingest(raw, paths["processed"], quiet=quiet)
-    make_split(paths["processed"], paths["split"], split_params=params["split"],
-               long_view_seconds=params["features"]["long_view_seconds"], quiet=quiet)
-    build_features(paths["processed"], paths["split"], paths["features"],
-                   windows_s=params["features"]["moment_windows_s"],
-                   long_view_seconds=params["features"]["long_view_seconds"], quiet=quiet)
-    build_tasks(paths["processed"], paths["split"], paths["features"], paths["tasks"], params=params, quiet=quiet)
-    return paths
+    return build_from_raw(raw, {k: work / k for k in ("processed", "split", "features", "tasks")}, params, quiet)
 
 
 @pytest.fixture

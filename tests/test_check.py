@@ -9,6 +9,7 @@ import pytest
 
 from benchmark.check import DATASET, check_model, prepare_cuts
 from benchmark.interface import load_class
+from benchmark.params import ModelSpec
 from benchmark.runner import run_one
 
 
@@ -68,7 +69,7 @@ def test_planted_bad_models_are_caught(tiny_root, private_tmp, monkeypatch, name
     ("WatchFromRoomEnd", "watch_time", "no attribute 'live_index'"),  # no room end times
 ])
 def test_cheats_through_the_view_fail_their_run(tiny_root, tmp_path, name, task, words):
-    rec = run_one(DATASET, task, name, {"class": f"tests.planted_models:{name}"}, 0, tiny_root, tmp_path, quiet=True)
+    rec = run_one(DATASET, task, ModelSpec(name, f"tests.planted_models:{name}"), 0, tiny_root, tmp_path, quiet=True)
     assert rec["status"] == "failed" and words in rec["error"], rec
     findings = check_model(f"tests.planted_models:{name}", tasks=[task], data_root=tiny_root, quiet=True)
     assert [(f.verdict, f.topic) for f in findings] == [("FAIL", "crash"), ("PASS", "state")], findings
@@ -98,13 +99,13 @@ def test_a_sample_at_the_cut_has_its_own_outcome_perturbed(tiny_root):
 def test_gradient_boosting_is_deterministic_as_declared(tiny_root, tmp_path):
     """GradientBoosting (and ArtifactProbe, its subclass) run once because another seed gives the same
     predictions, its train subsample included (capped here so that the subsample is drawn)."""
-    spec = {"class": "baselines.simple:GradientBoosting", "params": {"max_iter": 20, "max_train_rows": 500}}
+    spec = ModelSpec("gb", "baselines.simple:GradientBoosting", params={"max_iter": 20, "max_train_rows": 500})
     preds = []
     for seed in (0, 1):
-        rec = run_one(DATASET, "ctr", "gb", spec, seed, tiny_root, tmp_path, threads=2, quiet=True)
+        rec = run_one(DATASET, "ctr", spec, seed, tiny_root, tmp_path, threads=2, quiet=True)
         assert rec["status"] == "ok", rec.get("error")
         preds.append(pq.read_table(tmp_path / DATASET / "ctr" / "gb" / f"seed{seed}" / "predictions.parquet"))
-    assert load_class(spec["class"]).deterministic and load_class("baselines.simple:ArtifactProbe").deterministic
+    assert load_class(spec.cls).deterministic and load_class("baselines.simple:ArtifactProbe").deterministic
     assert preds[0].equals(preds[1])
 
 

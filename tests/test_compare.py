@@ -18,9 +18,11 @@ from benchmark import significance as S
 from benchmark.aa_retrain import retrain_aa, summary
 from benchmark.compare import compare_runs, finalize, seed_mean_per_user, significance_stage
 from benchmark.errors import BenchmarkError, DataError
-from benchmark.evaluate import breakdowns, evaluate_ranks, evaluate_scores, sampled_view_metrics
+from benchmark.evaluate import breakdowns, evaluate
 from benchmark.leaderboard import reference_rows
 from benchmark.metrics import auc
+from benchmark.params import parse_params
+from benchmark.tasks.topk import sampled_view_metrics
 
 DATASET = "sim-tiny-s0"
 SEEDS = (0, 1, 2)
@@ -96,15 +98,15 @@ def write_run(runs_root: Path, task: str, model: str, seed: int, test: pd.DataFr
         (out / "traceback.txt").write_text(f"Traceback (most recent call last):\n{error}\n")
     else:
         if task == "topk":
-            ev = evaluate_ranks(test, output)
+            ev = evaluate(task, test, output)
             ev.metrics.update(sampled_view_metrics(np.ceil(output / 2)))  # fewer candidates: a better rank
-            ev.metrics.update(breakdowns(task, test, _groups(test), ranks=output))
+            ev.metrics.update(breakdowns(task, test, _groups(test), output))
             top = np.full((len(test), 100), -1, dtype=np.int64)
             preds = pa.table({"sample_id": test["sample_id"].to_numpy(), "target_rank": output,
                               "top": pa.array(list(top))})
         else:
-            ev = evaluate_scores(task, test, output)
-            ev.metrics.update(breakdowns(task, test, _groups(test), scores=output))
+            ev = evaluate(task, test, output)
+            ev.metrics.update(breakdowns(task, test, _groups(test), output))
             preds = pa.table({"sample_id": test["sample_id"].to_numpy(), "score": output})
         if shuffle:
             preds = preds.take(np.random.default_rng(seed).permutation(preds.num_rows))
@@ -130,7 +132,10 @@ def build_world(root: Path) -> tuple[Path, Path]:
         tdir = data / "tasks" / DATASET / task
         tdir.mkdir(parents=True)
         pq.write_table(pa.Table.from_pandas(test, preserve_index=False), tdir / "test.parquet")
-        (tdir / "task.json").write_text(json.dumps({"name": task, "rows": {"test": len(test)}}))
+        meta = {"name": task, "rows": {"test": len(test)}}
+        if task == "topk":  # as the topk build writes it
+            meta["sampled_view"] = {"negatives": PARAMS["queries"]["sampled_negatives"], "seed": 0}
+        (tdir / "task.json").write_text(json.dumps(meta))
         for model in spec["models"]:
             seeds = (0,) if model == "Oracle" else SEEDS
             for s in seeds:
@@ -361,7 +366,8 @@ def test_a_model_declaring_uses_oracle_is_a_reference_row_whatever_params_say(wo
     with pytest.raises(BenchmarkError, match="declares uses_oracle"):
         compare_runs(copy, DATASET, "ctr", MODELS, "Oracle", data, 200, 50, seed=0, seeds=SEEDS, quiet=True)
     runs_list = [{"model": "Oracle", "uses_oracle": True}, {"model": "Better", "uses_oracle": False}]
-    assert reference_rows({"leaderboard": {"unranked": ["ArtifactProbe"]}}, runs_list) == ["ArtifactProbe", "Oracle"]
+    assert reference_rows(parse_params({"dataset": DATASET, "leaderboard": {"unranked": ["ArtifactProbe"]}}),
+                          runs_list) == ["ArtifactProbe", "Oracle"]
 
 
 def test_retrain_aa_compares_disjoint_seed_groups_before_and_after(world, tmp_path):

@@ -26,7 +26,7 @@ def test_load_class_by_entry_point(tmp_path, monkeypatch):
     (dist / "entry_points.txt").write_text(f"[kuailive_bench.baselines]\nRecency = {EXAMPLE}\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert load_class("Recency") is RecencyModel
-    assert registered_models({})["Recency"]["class"] == EXAMPLE
+    assert registered_models({})["Recency"].cls == EXAMPLE
 
 
 @pytest.mark.parametrize("spec, words", [

@@ -224,15 +224,16 @@ def test_pages_name_the_simulator_and_the_topk_queries(results):
     r = copy.deepcopy(results)
     n = r["data"]["task_rows"]["topk"]["test"]
     r["data"]["simulator"] = {"version": "kuailive-sim-1", "overrides": {"highlights": False}}
-    r["data"]["topk_queries"] = {"dropped_target_not_live": {"test": 3}, "capped_from": {"test": n + 50},
-                                 "repeat_share": {"test": 0.25}, "test_candidates": {"mean": 40.0, "max": 90}}
+    r["data"]["task_stats"]["topk"] = {"dropped_target_not_live": {"test": 3}, "capped_from": {"test": n + 50},
+                                       "repeat_share": {"test": 0.25}, "test_candidates": {"mean": 40.0, "max": 90},
+                                       "sampled_view": {"negatives": 10_000, "seed": 0}}
     page = render_task(r, "topk", "topk.png")
     assert f"Test queries: {n:,} (a fixed random subset of {n + 50:,}); 3 dropped" in page
     assert "Repeat share (the user clicked the target streamer before): 25.0%" in page
     assert "mean 40.0, max 90" in page and "sampled view **equals the full ranking**" in page
     assert "simulator `kuailive-sim-1`, overrides: highlights=False" in render_task(r, "ctr", None)
     assert "simulator `kuailive-sim-1`" in render_index(r, {t: f"{t}.md" for t in r["tasks"]})
-    r["data"]["topk_queries"]["test_candidates"]["max"] = 20_000  # more live streamers than sampled negatives
+    r["data"]["task_stats"]["topk"]["test_candidates"]["max"] = 20_000  # more live streamers than sampled negatives
     assert "equals the full ranking**" not in render_task(r, "topk", "topk.png")
 
 

@@ -15,7 +15,9 @@ from benchmark import metrics as M
 from benchmark.features import FeatureStore
 from benchmark.features.view import FeatureView, FitClock, RowsClock
 from benchmark.interface import Candidates, Context
+from benchmark.params import ModelSpec
 from benchmark.runner import load_split, public_queries, run_one, seed_everything, split_periods
+from benchmark.tasks import get_task
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -25,12 +27,12 @@ RANKING = ["Pop", "BPR", "LightGCN", "GRU4Rec", "SASRec"]
 FAST = {"epochs": 1, "max_train_rows": 3000, "max_valid_rows": 2000}  # CI: one short epoch each, on 2 cores
 
 
-def _spec(name: str, **override) -> dict:
+def _spec(name: str, **override) -> ModelSpec:
     block = PARAMS["models"][name]
     params = {**block["params"], **override}
     if block["class"].endswith("RankingModel"):
         params.pop("max_train_rows", None)
-    return {"class": block["class"], "params": params}
+    return ModelSpec(name, block["class"], params=params)
 
 
 def _store(root: Path) -> FeatureStore:
@@ -42,7 +44,9 @@ def _ctx(root: Path, task: str, work: Path, seed: int = 0, clock=None) -> Contex
     periods = split_periods(root, DATASET)
     view = FeatureView(_store(root), periods, clock or FitClock(periods["test"][0]))
     work.mkdir(parents=True, exist_ok=True)
-    return Context(task=task, seed=seed, device="cpu", work_dir=work, features=view, quiet=True)
+    spec = get_task(task)
+    return Context(task=task, seed=seed, device="cpu", work_dir=work, features=view, labels=spec.labels,
+                   kind=spec.kind, quiet=True)
 
 
 def _splits(root: Path, task: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -110,7 +114,7 @@ def test_history_matrix_ends_strictly_before_t(tiny_data):
 @pytest.mark.parametrize("name", CONTEXT + RANKING)
 def test_every_listed_model_runs_an_epoch_on_tiny(name, tiny_data, tmp_path):
     task = "topk" if name in RANKING else "ctr"
-    record = run_one(DATASET, task, name, _spec(name, **FAST), 0, tiny_data, tmp_path, threads=2, quiet=True)
+    record = run_one(DATASET, task, _spec(name, **FAST), 0, tiny_data, tmp_path, threads=2, quiet=True)
     assert record["status"] == "ok", record.get("error")
     primary = record["metrics"]["ndcg@10" if task == "topk" else "auc"]
     assert np.isfinite(primary) and record["n_params"] > 0
@@ -121,7 +125,7 @@ def test_every_listed_model_runs_an_epoch_on_tiny(name, tiny_data, tmp_path):
 
 @pytest.mark.parametrize("task", ["multi_behavior", "watch_time", "gift_price"])
 def test_deepfm_covers_the_other_tasks(task, tiny_data, tmp_path):
-    record = run_one(DATASET, task, "DeepFM", _spec("DeepFM", **FAST), 0, tiny_data, tmp_path, threads=2, quiet=True)
+    record = run_one(DATASET, task, _spec("DeepFM", **FAST), 0, tiny_data, tmp_path, threads=2, quiet=True)
     assert record["status"] == "ok", record.get("error")
     if task == "multi_behavior":
         preds = pq.read_table(tmp_path / DATASET / task / "DeepFM" / "seed0" / "predictions.parquet")
@@ -142,7 +146,7 @@ def test_parity_with_recbole_trainer_evaluate(tiny_data, tmp_path):
     rows = RowsClock.of_rows(*(every[c].to_numpy() for c in ("user_id", "streamer_id", "live_id", "ts", "sample_id")))
     ctx = _ctx(tiny_data, "ctr", tmp_path / "work", clock=rows)
     seed_everything(0, 2)
-    model = ContextModel(**_spec("DeepFM", **FAST)["params"])
+    model = ContextModel(**_spec("DeepFM", **FAST).params)
     model.fit_recbole(train, valid, ctx, recbole_test=test)
     fitted = model.fitted["click"]
     result = fitted.trainer.evaluate(fitted.test_data, load_best_model=True, model_file=fitted.trainer.saved_model_file)
@@ -151,7 +155,7 @@ def test_parity_with_recbole_trainer_evaluate(tiny_data, tmp_path):
 
 
 def test_same_seed_same_scores(tiny_data, tmp_path):
-    runs = [run_one(DATASET, "ctr", "DeepFM", _spec("DeepFM", **FAST), 3, tiny_data, tmp_path / str(i), threads=2,
+    runs = [run_one(DATASET, "ctr", _spec("DeepFM", **FAST), 3, tiny_data, tmp_path / str(i), threads=2,
                     quiet=True) for i in range(2)]
     assert all(r["status"] == "ok" for r in runs)
     preds = [pq.read_table(tmp_path / str(i) / DATASET / "ctr" / "DeepFM" / "seed3" / "predictions.parquet")
@@ -166,7 +170,7 @@ def test_ranking_never_masks_past_streamers(tiny_data, tmp_path):
     train, valid, test = _splits(tiny_data, "topk")
     ctx = _ctx(tiny_data, "topk", tmp_path / "work")
     seed_everything(0, 2)
-    model = RankingModel(**_spec("Pop")["params"])
+    model = RankingModel(**_spec("Pop").params)
     model.fit(train, valid, ctx)
     repeat = test[test["repeat"] == 1].head(20).reset_index(drop=True)
     assert len(repeat), "tiny has repeat-consumption queries"

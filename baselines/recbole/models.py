@@ -35,8 +35,6 @@ from benchmark.metrics import ndcg_gains, target_rank
 
 HISTORY_CTR = ("DIN", "DIEN")
 SEQUENTIAL_TOPK = ("GRU4Rec", "SASRec")
-MULTI = ("click", "long_view", "like", "comment", "gift")
-REGRESSION = {"watch_time": "watch_s", "gift_price": "gift_value"}
 QUERY_CHUNK = 256
 LABEL = "label"          # the one label column of the atomic files; each label's values are swapped in
 PLACEHOLDER_ROWS = 64    # the test file RecBole insists on: never evaluated
@@ -101,14 +99,16 @@ class ContextModel(_RecBoleBaseline):
 
     tasks = ("ctr", "multi_behavior", "watch_time", "gift_price")
 
-    def _labels(self, task: str) -> tuple[str, ...]:
-        return ("target",) if task in REGRESSION else MULTI if task == "multi_behavior" else ("click",)
+    @staticmethod
+    def _labels(ctx: Context) -> tuple[str, ...]:
+        """One RecBole model per label; a regression target trains as the soft label `target`."""
+        return ("target",) if ctx.kind == "regression" else ctx.labels
 
-    def _targets(self, df: pd.DataFrame, task: str) -> dict[str, np.ndarray]:
-        if task in REGRESSION:
-            y = np.log1p(df[REGRESSION[task]].to_numpy(np.float64))
+    def _targets(self, df: pd.DataFrame, ctx: Context) -> dict[str, np.ndarray]:
+        if ctx.kind == "regression":
+            y = np.log1p(df[ctx.labels[0]].to_numpy(np.float64))
             return {"target": np.clip(y / self.scale, 0.0, 1.0)}
-        return {k: df[k].to_numpy(np.float64) for k in self._labels(task)}
+        return {k: df[k].to_numpy(np.float64) for k in self._labels(ctx)}
 
     def _history(self, store, df: pd.DataFrame, rng: np.random.Generator):
         items, counts = history_matrix(store, df["user_id"].to_numpy(), df["ts"].to_numpy(), self.params["hist_len"])
@@ -133,8 +133,8 @@ class ContextModel(_RecBoleBaseline):
         train = _subsample(train, self.params["max_train_rows"], rng)
         valid = _subsample(valid, self.params["max_valid_rows"], rng)
         self.neg_pool = np.unique(train["streamer_id"].to_numpy())
-        if ctx.task in REGRESSION:
-            self.scale = max(float(np.log1p(train[REGRESSION[ctx.task]].to_numpy(np.float64)).max()), 1e-6)
+        if ctx.kind == "regression":
+            self.scale = max(float(np.log1p(train[ctx.labels[0]].to_numpy(np.float64)).max()), 1e-6)
         parts = {"train": train, "valid": valid,
                  "test": valid.iloc[:PLACEHOLDER_ROWS] if recbole_test is None else recbole_test}
         frames = {}
@@ -143,8 +143,8 @@ class ContextModel(_RecBoleBaseline):
             if name == "train":
                 self.scaler = TrainScaler().fit(floats)
             frames[name] = (tokens, self.scaler.transform(floats))
-        labels = {name: self._targets(df, ctx.task) for name, df in parts.items()}
-        first = self._labels(ctx.task)[0]
+        labels = {name: self._targets(df, ctx) for name, df in parts.items()}
+        first = self._labels(ctx)[0]
         for name, df in parts.items():
             tokens, floats = frames[name]
             cols: dict[str, tuple[str, Any]] = {c: ("token", tokens[c].to_numpy()) for c in tokens}
@@ -162,7 +162,7 @@ class ContextModel(_RecBoleBaseline):
         token_cols = ["user_id", "item_id"] if history_model else list(frames["train"][0].columns)
         seq_cols = (["item_id_list"] + (["neg_item_id_list"] if self.params["model"] == "DIEN" else [])
                     if history_model else [])
-        regression = ctx.task in REGRESSION
+        regression = ctx.kind == "regression"
         settings = {
             **_common(self.params), "LABEL_FIELD": LABEL, "threshold": None,
             "load_col": {"inter": token_cols + float_cols + seq_cols + [LABEL], **entity_cols},
@@ -175,7 +175,7 @@ class ContextModel(_RecBoleBaseline):
         if history_model:
             settings["alias_of_item_id"] = seq_cols
         prepared = None
-        for label in self._labels(ctx.task):
+        for label in self._labels(ctx):
             config = make_config(self.params["model"], ctx.work_dir, ctx.seed, ctx.device, ctx.quiet, settings)
             if prepared is None:
                 prepared = Prepared(config, ctx.work_dir)
@@ -199,9 +199,9 @@ class ContextModel(_RecBoleBaseline):
                                        {c: floats[c].to_numpy() for c in floats if c in numeric},
                                        history)
             out[label] = fitted.predict(inter, self.params["eval_batch_size"]).astype(np.float64)
-        if ctx.task in REGRESSION:
+        if ctx.kind == "regression":
             return np.expm1(out["target"] * self.scale)
-        return pd.DataFrame(out) if ctx.task == "multi_behavior" else out["click"]
+        return pd.DataFrame(out) if len(out) > 1 else out[ctx.labels[0]]
 
 
 class RankingModel(_RecBoleBaseline):

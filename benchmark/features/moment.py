@@ -15,6 +15,12 @@ from benchmark.features.keys import KeyCoder, query_order, unpermute
 KINDS = ("comment", "like", "gift")
 
 
+def moment_column(quantity: str, window_s: int | None) -> str:
+    """The feature column of a room-moment count: quantity ('entries', 'comments', 'likes', 'gifts',
+    'gift_value') over the trailing window_s seconds, or since the room started (None)."""
+    return f"{quantity}_{'all' if window_s is None else f'{int(window_s)}s'}"
+
+
 class MomentContext:
     """Per-room entry and reveal streams; counts for any (room, t) pair in O(log n)."""
 
@@ -29,15 +35,15 @@ class MomentContext:
         self.reveals = {k: CumulativeIndex(coder, ev_live[kind == k], reveal[kind == k],
                                            {"value": price[kind == k]} if k == "gift" else None) for k in KINDS}
 
-    def spans(self) -> list[str]:
-        """Window names: one per trailing window, then 'all' (since the room started)."""
-        return [f"{w // 1000}s" for w in self.windows_ms] + ["all"]
+    def spans(self) -> list[int | None]:
+        """The windows in seconds, then None (since the room started)."""
+        return [w // 1000 for w in self.windows_ms] + [None]
 
     def columns(self) -> list[str]:
         """Names of the columns `compute` returns, in order."""
-        names = [f"entries_{s}" for s in self.spans()]
-        names += [f"{k}s_{s}" for k in KINDS for s in self.spans()]
-        return names + [f"gift_value_{s}" for s in self.spans()]
+        names = [moment_column("entries", s) for s in self.spans()]
+        names += [moment_column(f"{k}s", s) for k in KINDS for s in self.spans()]
+        return names + [moment_column("gift_value", s) for s in self.spans()]
 
     def compute(self, live_ids: np.ndarray, ts: np.ndarray) -> dict[str, np.ndarray]:
         """Counts per (room, t) in each trailing window [t - w, t) and since the room started [.., t)."""
@@ -50,13 +56,13 @@ class MomentContext:
         codes, found = self.entries.coder.codes(live_ids[order])
         out: dict[str, np.ndarray] = {}
         for s, (_, count, _) in zip(self.spans(), self.entries.query_sorted(codes, found, t, since), strict=True):
-            out[f"entries_{s}"] = unpermute(count.astype(np.int32), order)
+            out[moment_column("entries", s)] = unpermute(count.astype(np.int32), order)
         gift_value = {}
         for k in KINDS:
             for s, (_, count, sums) in zip(self.spans(), self.reveals[k].query_sorted(codes, found, t, since),
                                            strict=True):
-                out[f"{k}s_{s}"] = unpermute(count.astype(np.int32), order)
+                out[moment_column(f"{k}s", s)] = unpermute(count.astype(np.int32), order)
                 if k == "gift":
                     gift_value[s] = unpermute(sums["value"].astype(np.int64), order)
-        out.update({f"gift_value_{s}": v for s, v in gift_value.items()})
+        out.update({moment_column("gift_value", s): v for s, v in gift_value.items()})
         return out

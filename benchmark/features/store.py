@@ -7,6 +7,7 @@ before t, outcomes only once revealed, and encoders fitted on train. Models neve
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from benchmark.features.keys import KeyCoder, searchsorted_many, sorted_unique
 from benchmark.features.live_index import LiveIndex
 from benchmark.features.moment import MomentContext
 from benchmark.io import atomic_dir, log
+from benchmark.params import FeatureParams
 
 VOCAB_FIELDS = ("user_id", "streamer_id", "live_id", "category", "live_type")
 PROFILE_SNAPSHOT_NOTE = ("user and streamer profiles are a snapshot of 2025-05-25 and see the future "
@@ -51,7 +53,7 @@ class FeatureStore:
         self.meta = json.loads((self.features_dir / "store.json").read_text())
         self.base_ts = int(self.meta["base_ts"])
         self.windows_s = list(self.meta["moment_windows_s"])
-        self.long_view_ms = int(self.meta.get("long_view_seconds", 60)) * 1000
+        self.long_view_ms = int(self.meta["long_view_seconds"]) * 1000
         self._cache: dict[str, object] = {}
 
     @classmethod
@@ -252,8 +254,9 @@ class FeatureStore:
         return self._profile("streamers", streamer_ids, True)
 
 
-def build_features(processed: Path, split: Path, out: Path, windows_s: list[int] = (30, 300),
-                   long_view_seconds: int = 60, quiet: bool = False) -> dict:
+def build_features(processed: Path, split: Path, out: Path,
+                   windows_s: Sequence[int] = FeatureParams.moment_windows_s,
+                   long_view_seconds: int = FeatureParams.long_view_seconds, quiet: bool = False) -> dict:
     """Build the store: click log, per-sample masked features, train-fitted vocabularies."""
     processed, split = Path(processed), Path(split)
     ex = _read(processed / "exposures.parquet")

@@ -8,13 +8,15 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Mapping
+from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from benchmark.compare import json_clean, read_metrics, run_dirs
 from benchmark.errors import DataError
-from benchmark.params import parse_dataset, significance_settings, task_plan, unranked_models
+from benchmark.params import Params, TaskPlan, as_params, parse_dataset
 from benchmark.tasks import get_task
 
 SCHEMA_VERSION = 1
@@ -36,20 +38,21 @@ def _run_record(dataset: str, task: str, model: str, seed: int, folder: Path) ->
     return rec
 
 
-def reference_rows(params: dict, runs: list[dict]) -> list[str]:
+def reference_rows(params: Params, runs: list[dict]) -> list[str]:
     """Rows shown but never ranked: params' `leaderboard.unranked` plus every model whose runs declare
     uses_oracle (that declaration alone makes a reference row; params cannot undo it)."""
     declared = [r["model"] for r in runs if r.get("uses_oracle")]
-    return list(dict.fromkeys([*unranked_models(params), *declared]))
+    return list(dict.fromkeys([*params.leaderboard.unranked, *declared]))
 
 
-def collect_runs(runs_root: Path, dataset: str, params: dict) -> list[dict]:
+def collect_runs(runs_root: Path, dataset: str, params: Params | Mapping) -> list[dict]:
     """One record per (task, model, seed) of params' task lists; a listed model without any run
     directory gets one failed record (seed None) saying so."""
-    seeds = params.get("seeds")
+    params = as_params(params)
+    seeds = params.seeds
     out = []
-    for task, spec in task_plan(params).items():
-        for model in dict.fromkeys(spec["models"]):
+    for task, plan in params.tasks.items():
+        for model in dict.fromkeys(plan.models):
             found = run_dirs(runs_root, dataset, task, model, seeds)
             if not found:
                 where = Path(runs_root) / dataset / task / model
@@ -94,9 +97,9 @@ def data_card(dataset: str, data_root: Path, tasks: list[str]) -> dict:
         if meta.exists():
             m = json.loads(meta.read_text())
             card["task_rows"][task] = m.get("rows")
-            if task == "topk":
-                card["topk_queries"] = {k: m.get(k) for k in ("dropped_target_not_live", "capped_from",
-                                                               "repeat_share", "test_candidates")}
+            shown = get_task(task).board_stats
+            if shown:
+                card.setdefault("task_stats", {})[task] = {k: m.get(k) for k in shown}
     sim = Path(data_root) / "raw" / dataset / "oracle" / "latent" / "params.json"
     if name.source == "sim" and sim.exists():
         latent = json.loads(sim.read_text())
@@ -125,7 +128,7 @@ def code_version() -> dict:
             "package": pkg}
 
 
-def environment(params: dict) -> dict:
+def environment(params: Params) -> dict:
     """Python, platform, package versions and thread count of this build."""
     versions = {}
     for p in PACKAGES:
@@ -135,32 +138,31 @@ def environment(params: dict) -> dict:
             versions[p] = None
     return {"python": platform.python_version(), "implementation": sys.implementation.name,
             "platform": platform.platform(), "machine": platform.machine(), "cpu_count": os.cpu_count(),
-            "threads": params.get("threads"), "packages": versions}
+            "threads": params.threads, "packages": versions}
 
 
 def _significance_path(runs_root: Path, dataset: str, significance: Path | None) -> Path:
     return Path(significance) if significance is not None else Path(runs_root) / dataset / "significance.json"
 
 
-def collect_results(runs_root: Path, dataset: str, params: dict, data_root: Path,
+def collect_results(runs_root: Path, dataset: str, params: Params | Mapping, data_root: Path,
                     significance: Path | None = None) -> dict:
     """results.json: every run, every comparison (from significance.json, by default
     runs/<dataset>/significance.json), data and split hashes, code version, environment, seeds."""
-    plan = task_plan(params)
+    params = as_params(params)
+    plan = params.tasks
     sig_path = _significance_path(runs_root, dataset, significance)
     sig = _read_json(sig_path, "significance")
     if sig.get("dataset") != dataset:
         raise DataError(str(sig_path), f"is for dataset '{sig.get('dataset')}', not '{dataset}' "
                         "(rerun the significance stage)")
-    board = params.get("leaderboard") or {}
-    queries = params.get("queries") or {}
     tasks = {}
     for task, spec in plan.items():
         t = get_task(task)
-        tasks[task] = {"primary": t.primary, "others": list(t.others), "unit": t.unit,
-                       "labels": list(t.labels), "models": spec["models"], "reference": spec["reference"]}
-        if task == "topk":
-            tasks[task]["sampled_negatives"] = queries.get("sampled_negatives")
+        tasks[task] = {"primary": t.primary, "others": list(t.others), "unit": t.unit, "kind": t.kind,
+                       "labels": list(t.labels), "models": list(spec.models), "reference": spec.reference,
+                       "fixed_reference": t.fixed_reference, "oracle_role": t.oracle_role,
+                       "primary_test": t.tests[0].kind if t.tests else None}
     runs = collect_runs(runs_root, dataset, params)
     results = {
         "schema_version": SCHEMA_VERSION,
@@ -168,11 +170,11 @@ def collect_results(runs_root: Path, dataset: str, params: dict, data_root: Path
         "data": data_card(dataset, data_root, list(plan)),
         "code_version": code_version(),
         "environment": environment(params),
-        "seeds": list(params.get("seeds") or []),
-        "references": {task: spec["reference"] for task, spec in plan.items()},
+        "seeds": list(params.seeds),
+        "references": {task: spec.reference for task, spec in plan.items()},
         "reference_rows": reference_rows(params, runs),
-        "oracle": str(board.get("oracle", "Oracle")),
-        "significance": {**significance_settings(params), **(sig.get("settings") or {})},
+        "oracle": params.leaderboard.oracle,
+        "significance": {**asdict(params.significance), **(sig.get("settings") or {})},
         "tasks": tasks,
         "runs": runs,
         "comparisons": list(sig.get("comparisons") or []),
@@ -181,22 +183,23 @@ def collect_results(runs_root: Path, dataset: str, params: dict, data_root: Path
     return json_clean(results)
 
 
-def model_cards(params: dict, plan: dict) -> dict[str, dict]:
-    """Per listed model: its class, params and the first paragraph of the class docstring. A class that
-    cannot be imported gets about=None: a broken model fails its own runs, never the leaderboard."""
+def model_cards(params: Params, plan: Mapping[str, TaskPlan]) -> dict[str, dict]:
+    """Per listed model: its class, code, params and the first paragraph of the class docstring. A class
+    that cannot be imported gets about=None: a broken model fails its own runs, never the leaderboard."""
     from benchmark.interface import load_class, registered_models
 
     registry = registered_models(params)
     cards = {}
-    for model in dict.fromkeys(m for spec in plan.values() for m in spec["models"]):
-        spec = registry.get(model, {"class": None, "params": {}})
+    for model in dict.fromkeys(m for spec in plan.values() for m in spec.models):
+        spec = registry.get(model)
         about = None
         try:
-            doc = load_class(spec["class"]).__doc__ if spec["class"] else None
+            doc = load_class(spec.cls).__doc__ if spec is not None else None
             about = " ".join(doc.strip().split("\n\n")[0].split()) if doc else None
         except Exception:  # noqa: BLE001 - reported as unknown, the runs say why
             about = None
         # params' leaderboard.about overrides the docstring, e.g. to say what an ablation removes
-        about = ((params.get("leaderboard") or {}).get("about") or {}).get(model, about)
-        cards[model] = {"class": spec["class"], "params": spec["params"], "about": about}
+        about = params.leaderboard.about.get(model, about)
+        cards[model] = {"class": spec.cls if spec else None, "code": spec.code if spec else None,
+                        "params": dict(spec.params) if spec else {}, "about": about}
     return cards

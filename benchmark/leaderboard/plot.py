@@ -34,7 +34,7 @@ def plot_task(results: dict, task: str, path: Path) -> Path:
     if oracle in v.ok and v.ok[oracle]:
         level = _mean(v.values(oracle, v.primary))
         if level is not None:
-            role = "relevance reference" if task == "topk" else "ceiling"  # topk: not a ceiling (page text)
+            role = v.meta.get("oracle_role", "ceiling")  # topk: a relevance reference, not a ceiling (page text)
             ax.axhline(level, color="tab:green", ls="--", lw=1.2, label=f"{oracle} ({role})")
             ax.legend(loc="best", fontsize=8)
     ax.set_xticks(range(len(models)), models, rotation=30, ha="right", fontsize=8)

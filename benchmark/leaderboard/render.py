@@ -12,7 +12,6 @@ from tabulate import tabulate
 from benchmark.leaderboard.plot import plot_task
 from benchmark.leaderboard.view import (
     DASH,
-    TOPK_REFERENCE,
     _mean,
     _std,
     _TaskView,
@@ -74,9 +73,9 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
 
 
 def _reference_text(v: _TaskView) -> str:
-    if v.task == "topk":
-        return (f"Reference rule: on topk the reference is {TOPK_REFERENCE} (the rule's learned-model choice "
-                f"does not apply to ranking; docs/leaderboard.md). This board's reference: {v.reference}.")
+    if v.fixed_reference:
+        return (f"Reference rule: on {v.task} the reference is {v.fixed_reference} (the rule's learned-model "
+                f"choice does not apply to ranking; docs/leaderboard.md). This board's reference: {v.reference}.")
     best, value = reference_rule(v)
     if best is None:
         return (f"Reference rule: no uncapped learned model with a valid-split {v.primary} ran; the reference "
@@ -146,7 +145,7 @@ def _breakdown_table(v: _TaskView) -> str | None:
         got = {x for runs in v.ok.values() for r in runs if (x := r["metrics"].get(key)) is not None}
         return DASH if not got else "/".join(f"{int(x):,}" for x in sorted(got))
 
-    unit = "queries" if v.task == "topk" else "samples"
+    unit = "queries" if v.ranking else "samples"
     rows = [["", f"{unit} / users", *[f"{count(c, 'n_samples')} / {count(c, 'n_users')}" for c in cols]]]
     rows += [[v.ranks[m], m, *[_num_na(_mean(v.values(m, f"breakdown/{c}/{v.primary}"))) for c in cols]]
              for m in v.order if v.ok[m]]
@@ -233,8 +232,8 @@ def render_task(results: dict, task: str, plot_name: str | None) -> str:
         f"Δ is the model's mean {v.primary} over its seeds minus the reference's, on the test split: the "
         "difference of the two means this table shows. Its test and 95% interval count both sources of "
         "variance, the users drawn (user as the unit: "
-        + ("the user-robust standard error of the per-user differences" if v.primary in {"gauc", "mean_gauc",
-                                                                                        "ndcg@10"} else
+        + ("the user-robust standard error of the per-user differences" if v.meta.get("primary_test") == "per_user"
+           else
            f"the user-cluster bootstrap, B = {sig['n_cluster_resamples']:,}, seed {sig['seed']}")
         + ") and the retraining (the spread of a model's per-seed values): a t-test with Welch–Satterthwaite "
         "degrees of freedom, so p < 0.05 exactly when the interval excludes 0 (docs/statistics.md).",
@@ -242,12 +241,12 @@ def render_task(results: dict, task: str, plot_name: str | None) -> str:
         _legend(results),
         _reference_text(v),
     ]
-    queries = data.get("topk_queries") if task == "topk" else None
+    queries = (data.get("task_stats") or {}).get(task) if v.ranking else None
     if queries:
-        parts.append(_queries_text(queries, data["task_rows"].get("topk") or {}))
-    sampled = _sampled_table(v) if task == "topk" else None
+        parts.append(_queries_text(queries, data["task_rows"].get(task) or {}))
+    sampled = _sampled_table(v) if v.ranking else None
     if sampled:
-        neg = results["tasks"][task].get("sampled_negatives")
+        neg = ((queries or {}).get("sampled_view") or {}).get("negatives")
         n_neg = DASH if neg is None else f"{neg:,}"
         most = ((queries or {}).get("test_candidates") or {}).get("max")
         same = (f" Here no query has more than {most:,} live streamers, so the sampled view **equals the full "

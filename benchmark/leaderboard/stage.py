@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from benchmark.io import atomic_dir, log
 from benchmark.leaderboard.collect import _significance_path, collect_results
 from benchmark.leaderboard.render import render
-from benchmark.params import parse_dataset
+from benchmark.params import Params, as_params
 
 
-def leaderboard_stage(params: dict, runs_root: Path, data_root: Path, out_dir: Path, quiet: bool = False,
+def leaderboard_stage(params: Params | Mapping, runs_root: Path, data_root: Path, out_dir: Path, quiet: bool = False,
                       significance: Path | None = None) -> list[Path]:
     """`kuailive-bench leaderboard`: collect, write results.json, render; out_dir is replaced atomically.
 
     `significance` defaults to runs/<dataset>/significance.json; if it lies inside out_dir it is carried
     over into the new folder. Returns the files written (final paths).
     """
-    dataset = parse_dataset(str(params.get("dataset", ""))).name
+    params = as_params(params)
+    dataset = params.dataset.name
     out_dir = Path(out_dir)
     sig_path = _significance_path(runs_root, dataset, significance)
     log(quiet, f"leaderboard: collecting runs of {dataset} from {runs_root}")

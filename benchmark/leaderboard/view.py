@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 DASH = "—"
-TOPK_REFERENCE = "RepeatConsumption"   # the reference rule on topk (docs/leaderboard.md)
 
 
 def _mean(values: list) -> float | None:
@@ -31,6 +30,8 @@ class _TaskView:
         self.meta = results["tasks"][task]
         self.primary = self.meta["primary"]
         self.reference = self.meta["reference"]
+        self.ranking = self.meta.get("kind") == "ranking"   # queries ranking live candidates, not scored rows
+        self.fixed_reference = self.meta.get("fixed_reference")  # the rule's fixed choice (topk), else None
         runs = [r for r in results["runs"] if r["task"] == task]
         names = list(dict.fromkeys(self.meta.get("models", []) + sorted({r["model"] for r in runs})))
         self.ok = {m: sorted((r for r in runs if r["model"] == m and r["status"] == "ok"),
@@ -154,8 +155,8 @@ def audit(results: dict, alpha: float = 0.05) -> dict:
     rule = []
     for task in results["tasks"]:
         v = _TaskView(results, task)
-        if task == "topk":
-            best = TOPK_REFERENCE if v.ok.get(TOPK_REFERENCE) else None
+        if v.fixed_reference:
+            best = v.fixed_reference if v.ok.get(v.fixed_reference) else None
         else:
             best = reference_rule(v)[0]
         if best is not None and best != v.reference:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pyarrow.parquet as pq
 from benchmark.errors import BenchmarkError
 from benchmark.features.store import FeatureStore
 from benchmark.io import log
-from benchmark.params import load_params
+from benchmark.params import Params, as_params
 from benchmark.tasks import ctr, gift_price, multi_behavior, topk, watch_time
 from benchmark.tasks.base import Task, write_task
 
@@ -39,10 +40,10 @@ def load_exposures(processed: Path, split: Path) -> dict[str, np.ndarray]:
     return cols
 
 
-def build_tasks(processed: Path, split: Path, features: Path, out: Path, params_path: Path = Path("params.yaml"),
-                tasks: list[str] | None = None, quiet: bool = False, params: dict | None = None) -> None:
+def build_tasks(processed: Path, split: Path, features: Path, out: Path, params: Params | Mapping,
+                tasks: list[str] | None = None, quiet: bool = False) -> None:
     """Write data/tasks/<dataset>/<task>/{train,valid,test}.parquet + task.json for each task."""
-    params = params if params is not None else load_params(params_path)
+    params = as_params(params)
     names = tasks or list(TASKS)
     ex = load_exposures(processed, split)
     store = FeatureStore.open(features, processed)
@@ -52,10 +53,7 @@ def build_tasks(processed: Path, split: Path, features: Path, out: Path, params_
         jobs = []
         for name in names:
             task = get_task(name)
-            task_params = dict(params.get("features", {}))
-            if name == "topk":
-                task_params.update(params.get("queries") or {})
-            tables, stats = task.build(ex, task_params, store)
+            tables, stats = task.build(ex, params, store)
             jobs.append(pool.submit(write_task, task, tables, stats, Path(out) / name))
             log(quiet, f"tasks: {name}: " + ", ".join(f"{k} {t.num_rows:,}" for k, t in tables.items()))
         for job in jobs:

@@ -8,9 +8,14 @@ dropped and counted, never patched into the candidates (spec §5).
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
+from benchmark import metrics as M
 from benchmark.split import SPLITS, day_index
 from benchmark.tasks.base import Task, select
+from benchmark.tasks.scoring import Evaluation, MetricPlan
+
+RANK_KS = (10, 50)
 
 
 def _first_per_group(order_keys: tuple[np.ndarray, ...], rows: np.ndarray) -> np.ndarray:
@@ -24,7 +29,7 @@ def _first_per_group(order_keys: tuple[np.ndarray, ...], rows: np.ndarray) -> np
     return np.sort(r[first])
 
 
-def build(ex: dict[str, np.ndarray], params: dict, store):
+def build(ex: dict[str, np.ndarray], params, store):
     """Query rows per split plus `repeat` (the user clicked that streamer before t)."""
     clicks = np.flatnonzero(ex["click"] == 1)
     u, lv = ex["user_id"][clicks], ex["live_id"][clicks]
@@ -32,8 +37,9 @@ def build(ex: dict[str, np.ndarray], params: dict, store):
     day = day_index(ex["ts"][new_entries])
     queries = _first_per_group((day, ex["user_id"][new_entries]), new_entries)
     live = store.live_index.is_live(ex["streamer_id"][queries], ex["ts"][queries])
-    rng = np.random.default_rng(int(params.get("query_seed", 0)))
-    cap = int(params.get("max_queries", 10_000))
+    q = params.queries
+    rng = np.random.default_rng(q.query_seed)
+    cap = q.max_queries
     tables, stats = {}, {"dropped_target_not_live": {}, "capped_from": {}, "repeat_share": {}}
     for i, name in enumerate(SPLITS):
         in_split = ex["split"][queries] == i
@@ -52,10 +58,42 @@ def build(ex: dict[str, np.ndarray], params: dict, store):
     counts = store.live_index.count(test_ts)  # candidate-set sizes without building the sets
     stats["test_candidates"] = {"mean": float(counts.mean()) if counts.size else None,
                                 "max": int(counts.max()) if counts.size else None}
-    stats["sampled_view"] = {"negatives": int(params.get("sampled_negatives", 10_000)),
-                             "seed": int(params.get("query_seed", 0))}
+    stats["sampled_view"] = {"negatives": q.sampled_negatives, "seed": q.query_seed}
     return tables, stats
 
 
-TASK = Task("topk", "query", ("target_streamer_id",), "ndcg@10",
-            ("recall@10", "recall@50", "mrr", "coverage@10"), build)
+def evaluate(queries: pd.DataFrame, ranks: np.ndarray, top10: np.ndarray | None = None,
+             n_items: int | None = None) -> Evaluation:
+    """Metrics from each query's target rank, overall and split into repeat vs new targets."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    users = queries["user_id"].to_numpy()
+    repeat = queries["repeat"].to_numpy().astype(bool)
+    m: dict[str, float] = {}
+    for name, mask in (("", np.ones(ranks.size, bool)), ("_repeat", repeat), ("_new", ~repeat)):
+        r = ranks[mask]
+        if r.size == 0:
+            continue
+        m[f"ndcg@10{name}"] = M.ndcg_at_k(r, 10)
+        for k in RANK_KS:
+            m[f"recall@{k}{name}"] = M.recall_at_k(r, k)
+        m[f"mrr{name}"] = M.mrr(r)
+    if top10 is not None and n_items:
+        m["coverage@10"] = M.coverage_at_k(top10, n_items)
+    u, means, counts = M.per_user_mean(M.ndcg_gains(ranks, 10), users)
+    return Evaluation(m, {"ndcg@10": pd.DataFrame({"user_id": u, "value": means, "weight": counts})})
+
+
+def sampled_view_metrics(ranks: np.ndarray) -> dict[str, float]:
+    """The dataset paper's sampled view (target + sampled live negatives), keyed `sampled/<metric>`:
+    not comparable number for number with the paper, whose split is leave-one-out."""
+    r = np.asarray(ranks, dtype=np.float64)
+    out = {"sampled/ndcg@10": M.ndcg_at_k(r, 10), "sampled/mrr": M.mrr(r)}
+    out.update({f"sampled/recall@{k}": M.recall_at_k(r, k) for k in RANK_KS})
+    return out
+
+
+TASK = Task("topk", "query", ("target_streamer_id",), "ranking", "ndcg@10",
+            ("recall@10", "recall@50", "mrr", "coverage@10"), build, evaluate,
+            tests=(MetricPlan("ndcg@10", "per_user"),),
+            board_stats=("dropped_target_not_live", "capped_from", "repeat_share", "test_candidates", "sampled_view"),
+            fixed_reference="RepeatConsumption", oracle_role="relevance reference")
