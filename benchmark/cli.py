@@ -88,6 +88,18 @@ def _cmd_run(a: argparse.Namespace) -> None:
                   + (f" ({r['error']})" if r["status"] != "ok" else ""))
 
 
+def _cmd_model_code(a: argparse.Namespace) -> None:
+    from benchmark.model_code import write_fingerprint
+    from benchmark.params import parse_models, read_params_file
+
+    models = parse_models(read_params_file(Path(a.params)))  # the models block only: one such stage per model
+    if a.model not in models:
+        raise BenchmarkError(f"params.yaml: no model '{a.model}' under models (known: {', '.join(sorted(models))})")
+    record = write_fingerprint(models[a.model], Path(a.out))
+    if not a.quiet:
+        print(f"{a.model}: {record['code']} ({len(record['files'])} files) sha256 {record['sha256'][:12]}")
+
+
 def _cmd_significance(a: argparse.Namespace) -> None:
     from benchmark.compare import significance_stage
     from benchmark.params import load_params
@@ -189,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--params", default="params.yaml")
     sp.add_argument("--data-root", default="data")
     sp.add_argument("--runs-root", default="runs")
+    sp = add("model-code", _cmd_model_code, "fingerprint a model's declared code (what its run stages depend on)")
+    sp.add_argument("--model", required=True)
+    sp.add_argument("--out", required=True, help="runs/code/<model>.json")
+    sp.add_argument("--params", default="params.yaml")
     sp = add("significance", _cmd_significance, "test every model against its task's reference (user as the unit)")
     sp.add_argument("--params", default="params.yaml")
     sp.add_argument("--data-root", default="data")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -24,7 +22,7 @@ from tqdm import tqdm
 from benchmark import metrics as M
 from benchmark import significance as S
 from benchmark.errors import BenchmarkError, DataError
-from benchmark.io import log
+from benchmark.io import log, write_json_atomic
 from benchmark.metrics import MetricInputError
 from benchmark.params import Params, as_params
 from benchmark.tasks import get_task
@@ -315,21 +313,6 @@ def json_clean(obj: Any) -> Any:
     return obj
 
 
-def write_json_atomic(obj: Any, out: Path) -> None:
-    """Write strict JSON to `out` through a temporary file in the same folder and os.replace."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(json_clean(obj), f, indent=1, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def significance_stage(params: Params | Mapping, runs_root: Path, data_root: Path, out: Path,
                        quiet: bool = False) -> dict:
     """`kuailive-bench significance`: compare every task's models with its reference, correct, write `out`.
@@ -349,7 +332,7 @@ def significance_stage(params: Params | Mapping, runs_root: Path, data_root: Pat
                                     seeds=params.seeds, unranked=params.leaderboard.unranked, quiet=quiet,
                                     n_bootstrap_recompute=sig.n_bootstrap_recompute, alpha=sig.alpha)
     result = {"dataset": dataset, "settings": asdict(sig), "comparisons": finalize(comparisons)}
-    write_json_atomic(result, Path(out))
+    write_json_atomic(json_clean(result), Path(out))
     n_ok = sum(c["status"] == "ok" for c in comparisons)
     log(quiet, f"significance: {n_ok} comparisons, {len(comparisons) - n_ok} skipped -> {out}")
     return json_clean(result)

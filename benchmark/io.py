@@ -1,13 +1,16 @@
-"""Small I/O helpers shared by the stages: atomic output folders and quiet-aware logging."""
+"""Small I/O helpers shared by the stages: atomic output folders and files, and quiet-aware logging."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 @contextmanager
@@ -32,6 +35,21 @@ def atomic_dir(out: Path) -> Iterator[Path]:
     tmp.rename(out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def write_json_atomic(obj: Any, out: Path) -> None:
+    """Write strict JSON to `out` through a temporary file in the same folder and os.replace."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.tmp-", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f, indent=1, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def log(quiet: bool, message: str) -> None:

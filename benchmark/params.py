@@ -171,7 +171,8 @@ def _typed(cls: type, raw: Mapping, where: str) -> Any:
     return cls(**values)
 
 
-def _models(raw: Mapping) -> dict[str, ModelSpec]:
+def parse_models(raw: Mapping) -> dict[str, ModelSpec]:
+    """Only the `models` block, parsed (cheap: no task registry import)."""
     out = {}
     for name, block in _block(raw, "models").items():
         if not isinstance(block, Mapping) or "class" not in block:
@@ -220,7 +221,7 @@ def parse_params(raw: Mapping) -> Params:
         queries=_typed(QueryParams, _block(raw, "queries"), "queries"),
         seeds=tuple(int(s) for s in seeds),
         threads=int(raw.get("threads", Params.threads)),
-        models=MappingProxyType(_models(raw)),
+        models=MappingProxyType(parse_models(raw)),
         tasks=MappingProxyType(_tasks(raw)),
         significance=_typed(SignificanceParams, _block(raw, "significance"), "significance"),
         leaderboard=_typed(LeaderboardParams, board, "leaderboard"),

@@ -120,3 +120,27 @@ def test_editing_one_models_params_reruns_that_model_alone(tiny_repo):
         params_file.write_text(original)
     expected = {f"run-{t}@Popularity" for t in TASKS if "Popularity" in params["tasks"][t]["models"]}
     assert changed == expected
+
+
+def test_editing_one_models_code_reruns_that_models_stages_alone(tiny_repo):
+    """A change to the RecBole wrapper's code touches the RecBole models' stages and no other: first their
+    code fingerprints, then, once those are rebuilt, their runs."""
+    dvc = [sys.executable, "-m", "dvc"]
+
+    def changed() -> set[str]:
+        status = subprocess.run(dvc + ["status", "--json"], cwd=tiny_repo, capture_output=True, text=True, check=True)
+        return set(json.loads(status.stdout))
+
+    params = yaml.safe_load((tiny_repo / "params.yaml").read_text())
+    recbole = {m for m, block in params["models"].items() if block["code"] == "baselines/recbole"}
+    code = tiny_repo / "baselines" / "recbole" / "models.py"
+    original = code.read_text()
+    code.write_text(original + "\n# an edit\n")
+    try:
+        assert changed() == {f"model-code@{m}" for m in recbole}
+        subprocess.run(dvc + ["repro", "--quiet", "model-code"], cwd=tiny_repo, check=True, capture_output=True)
+        assert changed() == {f"run-{t}@{m}" for t in TASKS for m in params["tasks"][t]["models"] if m in recbole}
+    finally:
+        code.write_text(original)
+        subprocess.run(dvc + ["repro", "--quiet", "model-code"], cwd=tiny_repo, check=True, capture_output=True)
+    assert not changed()
