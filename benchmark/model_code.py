@@ -8,15 +8,12 @@ run stage depends on its model's fingerprint. Editing one model's code reruns th
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from pathlib import Path
 
 from benchmark.errors import BenchmarkError
 from benchmark.io import write_json_atomic
 from benchmark.params import ModelSpec
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def code_files(code: Path) -> list[Path]:
@@ -27,18 +24,18 @@ def code_files(code: Path) -> list[Path]:
     return sorted(p for p in code.rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def class_file(cls_spec: str) -> Path | None:
-    """The source file of a `module:Class` spec's module, without importing it (None if not found)."""
-    module = cls_spec.partition(":")[0]
-    try:
-        found = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    return Path(found.origin).resolve() if found is not None and found.origin else None
+def class_file(cls_spec: str, root: Path) -> Path | None:
+    """The file under root that holds a `module:Class` spec's module (None if it is not under root)."""
+    stem = Path(root) / Path(*cls_spec.partition(":")[0].split("."))
+    for f in (stem.with_suffix(".py"), stem / "__init__.py"):
+        if f.is_file():
+            return f.resolve()
+    return None
 
 
-def check_code(spec: ModelSpec, root: Path = REPO) -> Path:
-    """The model's code path, checked: declared, present, and holding its class's module."""
+def check_code(spec: ModelSpec, root: Path = Path(".")) -> Path:
+    """The model's code path under root (the repository the stage runs in), checked: declared, present,
+    and holding its class's module when that module lives in the repository."""
     if not spec.code:
         raise BenchmarkError(f"params.yaml: models.{spec.name} needs 'code: <file or folder>' (the code its run "
                              "stages depend on, e.g. baselines/simple.py)")
@@ -46,15 +43,14 @@ def check_code(spec: ModelSpec, root: Path = REPO) -> Path:
     code = (base / spec.code).resolve()
     if not code.exists():
         raise BenchmarkError(f"params.yaml: models.{spec.name}.code: {spec.code} does not exist")
-    where = class_file(spec.cls)
+    where = class_file(spec.cls, base)
     if where is not None and where != code and code not in where.parents:
-        shown = where.relative_to(base) if base in where.parents else where
         raise BenchmarkError(f"params.yaml: models.{spec.name}.code is {spec.code}, but its class {spec.cls} "
-                             f"lives in {shown}")
+                             f"lives in {where.relative_to(base)}")
     return code
 
 
-def fingerprint(spec: ModelSpec, root: Path = REPO) -> dict:
+def fingerprint(spec: ModelSpec, root: Path = Path(".")) -> dict:
     """{model, class, code, files: {path: sha256}, sha256}: what identifies the model's code."""
     code = check_code(spec, root)
     base = Path(root).resolve()
@@ -63,7 +59,7 @@ def fingerprint(spec: ModelSpec, root: Path = REPO) -> dict:
     return {"model": spec.name, "class": spec.cls, "code": spec.code, "files": files, "sha256": whole}
 
 
-def write_fingerprint(spec: ModelSpec, out: Path, root: Path = REPO) -> dict:
+def write_fingerprint(spec: ModelSpec, out: Path, root: Path = Path(".")) -> dict:
     """Write the model's fingerprint to out (atomically) and return it."""
     record = fingerprint(spec, root)
     write_json_atomic(record, Path(out))
