@@ -71,8 +71,7 @@ class Baseline(ABC):
     `uses_oracle = True` hands the model the simulator's ground truth (`ctx.oracle`); by that declaration
     alone its rows are reference rows, never ranked. `learned = False` marks a heuristic that fits
     nothing (counts, means looked up at predict time): the board says its cost is spent predicting, and
-    the reference rule (docs/leaderboard.md) passes it over. Optionally, `update(revealed, ctx)` learns
-    from the labels revealed during each 30-second tick of a streaming replay (docs/streaming.md).
+    the reference rule (docs/leaderboard.md) passes it over.
     """
 
     tasks: ClassVar[tuple[str, ...]] = ()
