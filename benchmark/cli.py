@@ -90,12 +90,10 @@ def _cmd_run(a: argparse.Namespace) -> None:
 
 def _cmd_model_code(a: argparse.Namespace) -> None:
     from benchmark.model_code import write_fingerprint
-    from benchmark.params import parse_models, read_params_file
+    from benchmark.params import find_model, parse_models, read_params_file
 
     models = parse_models(read_params_file(Path(a.params)))  # the models block only: one such stage per model
-    if a.model not in models:
-        raise BenchmarkError(f"params.yaml: no model '{a.model}' under models (known: {', '.join(sorted(models))})")
-    record = write_fingerprint(models[a.model], Path(a.out))
+    record = write_fingerprint(find_model(models, a.model), Path(a.out))
     if not a.quiet:
         print(f"{a.model}: {record['code']} ({len(record['files'])} files) sha256 {record['sha256'][:12]}")
 

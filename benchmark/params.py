@@ -188,6 +188,13 @@ def parse_models(raw: Mapping) -> dict[str, ModelSpec]:
     return out
 
 
+def find_model(models: Mapping[str, ModelSpec], name: str) -> ModelSpec:
+    """The model registered under name, or one error listing the known ones."""
+    if name not in models:
+        raise BenchmarkError(f"params.yaml: no model '{name}' under models (known: {', '.join(sorted(models))})")
+    return models[name]
+
+
 def _tasks(raw: Mapping) -> dict[str, TaskPlan]:
     from benchmark.tasks import TASKS, get_task  # here: benchmark.tasks imports this module
 
@@ -212,7 +219,6 @@ def parse_params(raw: Mapping) -> Params:
     seeds = raw.get("seeds", Params.seeds)
     if not isinstance(seeds, (list, tuple)) or not seeds:
         raise BenchmarkError(f"params.yaml: seeds must be a non-empty list of integers, got {seeds!r}")
-    board = dict(_block(raw, "leaderboard"))
     return Params(
         dataset=parse_dataset(str(raw.get("dataset", DEFAULT_DATASET))),
         kuailive=_typed(RealData, _block(_block(raw, "data"), "kuailive"), "data.kuailive"),
@@ -224,7 +230,7 @@ def parse_params(raw: Mapping) -> Params:
         models=MappingProxyType(parse_models(raw)),
         tasks=MappingProxyType(_tasks(raw)),
         significance=_typed(SignificanceParams, _block(raw, "significance"), "significance"),
-        leaderboard=_typed(LeaderboardParams, board, "leaderboard"),
+        leaderboard=_typed(LeaderboardParams, _block(raw, "leaderboard"), "leaderboard"),
     )
 
 

@@ -30,7 +30,7 @@ from benchmark.features.view import FeatureView, FitClock, RowsClock
 from benchmark.interface import Baseline, Candidates, Context, load_class, registered_models
 from benchmark.io import atomic_dir, log
 from benchmark.metrics import target_rank
-from benchmark.params import ModelSpec, Params, as_params
+from benchmark.params import ModelSpec, Params, as_params, find_model
 from benchmark.sandbox import sandbox
 from benchmark.tasks import get_task
 from benchmark.tasks.base import KEY_COLUMNS, Task
@@ -261,10 +261,7 @@ def run_model_stage(params: Params | Mapping, task: str, model: str, data_root: 
     """Run one model on one task over params' seeds (once if the model is deterministic)."""
     params = as_params(params)
     get_task(task)
-    models = registered_models(params)
-    if model not in models:
-        raise BenchmarkError(f"params.yaml: no model '{model}' under models (known: {', '.join(sorted(models))})")
-    spec = models[model]
+    spec = find_model(registered_models(params), model)
     seeds = list(seeds if seeds is not None else params.seeds)
     try:
         if load_class(spec.cls).deterministic:

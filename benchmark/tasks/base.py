@@ -83,10 +83,10 @@ class Task:
             output = arr = arr.reshape(-1)
         if arr.shape[0] != n:
             raise ModelError(f"{self.name}: predict returned {arr.shape[0]} scores for {n} samples")
-        bad = ~np.isfinite(arr)
+        bad = ~np.isfinite(arr.reshape(n, -1))
         if bad.any():
             raise ModelError(f"{self.name}: predict returned {int(bad.sum())} NaN or infinite scores "
-                             f"(first at row {int(np.argmax(bad.any(axis=-1) if arr.ndim > 1 else bad))})")
+                             f"(first at row {int(np.argmax(bad.any(axis=1)))})")
         return output
 
     def describe(self) -> dict:
