@@ -8,9 +8,13 @@ replay (next) hands a model, after each 30-second tick, the rows whose `reveal_t
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 TICK_MS = 30_000          # Moment's real-time stream
 FAST_MS = 5 * 60_000      # the legacy stream's fast window
@@ -19,7 +23,18 @@ STREAMS = ("moment", "fast_slow")
 BEHAVIOURS = ("like", "comment", "gift")
 BINARY = ("click", "long_view", *BEHAVIOURS)
 LABELS = (*BINARY, "watch_s", "gift_value")
-COLUMNS = ("sample_id", "label", "value", "reveal_ts", "first_only")
+EXPOSURE_COLUMNS = ("sample_id", "ts", "click", "watch_ms", "reveal_ts", "gift_value")
+
+
+def reveal_inputs(processed: Path, sample_ids: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """What a schedule is built from: the exposures of these samples and every in-room event, as numpy
+    columns, from data/processed/<dataset>."""
+    ex = pq.read_table(Path(processed) / "exposures.parquet", columns=list(EXPOSURE_COLUMNS))
+    ex = ex.filter(pc.is_in(ex["sample_id"], value_set=pa.array(np.asarray(sample_ids, np.int64))))
+    ev = pq.read_table(Path(processed) / "events.parquet", columns=["kind", "ts", "click_sample_id"])
+    return ({c: ex[c].to_numpy() for c in EXPOSURE_COLUMNS},
+            {"kind": ev["kind"].to_numpy(zero_copy_only=False), "ts": ev["ts"].to_numpy(),
+             "click_sample_id": ev["click_sample_id"].to_numpy()})
 
 
 def next_tick(ts: np.ndarray) -> np.ndarray:

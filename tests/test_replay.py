@@ -7,8 +7,6 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
 
 from benchmark import metrics as M
@@ -17,7 +15,7 @@ from benchmark.features.view import FeatureView, FitClock
 from benchmark.interface import Baseline, Context
 from benchmark.replay import replay, revealed_frame
 from benchmark.runner import load_split, predict_rows, split_periods
-from benchmark.streaming import moment_schedule
+from benchmark.streaming import moment_schedule, reveal_inputs
 from benchmark.tasks import get_task
 
 DATASET = "sim-tiny-s0"
@@ -56,12 +54,7 @@ class RecentStreamerClicks(RemembersSamples):
 def world(tiny_data):
     task_dir = tiny_data / "tasks" / DATASET / "ctr"
     test = load_split(task_dir, "test")
-    exp = pq.read_table(tiny_data / "processed" / DATASET / "exposures.parquet")
-    exp = exp.filter(pc.is_in(exp["sample_id"], value_set=pq.read_table(task_dir / "test.parquet")["sample_id"]))
-    ex = {c: exp[c].to_numpy() for c in ("sample_id", "ts", "click", "watch_ms", "reveal_ts", "gift_value")}
-    ev = pq.read_table(tiny_data / "processed" / DATASET / "events.parquet", columns=["kind", "ts", "click_sample_id"])
-    events = {"kind": ev["kind"].to_numpy(zero_copy_only=False), "ts": ev["ts"].to_numpy(),
-              "click_sample_id": ev["click_sample_id"].to_numpy()}
+    ex, events = reveal_inputs(tiny_data / "processed" / DATASET, test["sample_id"].to_numpy())
     revealed = revealed_frame(moment_schedule(ex, events, 60_000), test, ("click",), "first_only")
     store = FeatureStore.open(tiny_data / "features" / DATASET, tiny_data / "processed" / DATASET)
     periods = split_periods(tiny_data, DATASET)

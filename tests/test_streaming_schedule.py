@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
-from benchmark.streaming import FAST_MS, SLOW_MS, TICK_MS, fast_slow_schedule, moment_schedule, next_tick
+from benchmark.streaming import (
+    FAST_MS,
+    SLOW_MS,
+    TICK_MS,
+    fast_slow_schedule,
+    moment_schedule,
+    next_tick,
+    reveal_inputs,
+)
 
 T = 1_747_929_600_000 + 7 * TICK_MS + 4_000   # inside a tick of the test period
 S, M, H = 1_000, 60_000, 3_600_000
@@ -80,18 +89,9 @@ def test_fast_slow_delivers_at_five_minutes_and_one_hour(moment):
 def test_on_tiny_the_schedule_agrees_with_the_task_labels(tiny_data):
     """Over tiny's test period: one first positive per behaviour exactly where multi_behavior's label is 1,
     a value for every label of every sample, and nothing revealed before its own sample."""
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
     ds = "sim-tiny-s0"
     test = pq.read_table(tiny_data / "tasks" / ds / "multi_behavior" / "test.parquet").to_pandas()
-    exp = pq.read_table(tiny_data / "processed" / ds / "exposures.parquet")
-    exp = exp.filter(pc.is_in(exp["sample_id"], value_set=pq.read_table(
-        tiny_data / "tasks" / ds / "multi_behavior" / "test.parquet", columns=["sample_id"])["sample_id"]))
-    ex = {c: exp[c].to_numpy() for c in ("sample_id", "ts", "click", "watch_ms", "reveal_ts", "gift_value")}
-    ev = pq.read_table(tiny_data / "processed" / ds / "events.parquet", columns=["kind", "ts", "click_sample_id"])
-    events = {"kind": ev["kind"].to_numpy(zero_copy_only=False), "ts": ev["ts"].to_numpy(),
-              "click_sample_id": ev["click_sample_id"].to_numpy()}
+    ex, events = reveal_inputs(tiny_data / "processed" / ds, test["sample_id"].to_numpy())
     m = moment_schedule(ex, events, LONG_VIEW_MS)
     for label in ("click", "long_view", "like", "comment", "gift"):
         first = m[(m["label"] == label) & m["first_only"] & (m["value"] > 0)]["sample_id"]
