@@ -102,6 +102,10 @@ def test_a_task_defined_in_one_module_runs_end_to_end(stayed, tiny_data, tmp_pat
 def test_the_task_checks_a_models_output(stayed):
     ok = stayed.check_output(np.array([0.1, 0.9]), 2)
     assert ok.dtype == np.float64 and ok.shape == (2,)
+    assert stayed.check_output(np.zeros(0), 0).shape == (0,)       # an empty split is no error
+    with pytest.raises(ModelError, match=r"first at row 1\)"):
+        get_task("multi_behavior").check_output(pd.DataFrame({k: [0.1, np.inf] for k in get_task(
+            "multi_behavior").labels}), 2)
     with pytest.raises(ModelError, match="stayed: predict returned 3 scores for 2 samples"):
         stayed.check_output(np.zeros(3), 2)
     with pytest.raises(ModelError, match=r"1 NaN or infinite scores \(first at row 1\)"):

@@ -83,10 +83,11 @@ class Task:
             output = arr = arr.reshape(-1)
         if arr.shape[0] != n:
             raise ModelError(f"{self.name}: predict returned {arr.shape[0]} scores for {n} samples")
-        bad = ~np.isfinite(arr.reshape(n, -1))
+        bad = ~np.isfinite(arr)
         if bad.any():
+            rows = bad.any(axis=1) if bad.ndim > 1 else bad
             raise ModelError(f"{self.name}: predict returned {int(bad.sum())} NaN or infinite scores "
-                             f"(first at row {int(np.argmax(bad.any(axis=1)))})")
+                             f"(first at row {int(np.argmax(rows))})")
         return output
 
     def describe(self) -> dict:
