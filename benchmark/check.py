@@ -1,7 +1,8 @@
 """`kuailive-bench check MODULE:CLASS`: run a model on the tiny preset and say plainly what is wrong.
 
 Like scikit-learn's check_estimator, but for the benchmark's contract: output shape, NaN, determinism
-over two runs with the same seed, leakage and kept state, and time.
+over two runs with the same seed, leakage and kept state, and time. A model with `update` is checked
+under each stream too: its streaming rows go through the runner's own replay (docs/streaming.md).
 - Leakage, by prefix invariance: for several cut times T inside the test period (each the time of some
   test sample), every file a model could reach (raw, processed, features, task files) is rebuilt with
   everything known at or after T perturbed (`benchmark.perturb`); a model whose score moves for any
@@ -27,9 +28,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from benchmark.features.view import local_time
-from benchmark.interface import load_class
-from benchmark.io import log
-from benchmark.params import ModelSpec, parse_params
+from benchmark.interface import learns_online, load_class
+from benchmark.io import log, run_folder
+from benchmark.params import STREAMS, ModelSpec, parse_params
 from benchmark.perturb import perturb_release
 from benchmark.runner import run_one
 from benchmark.tasks import get_task
@@ -217,9 +218,9 @@ def written(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]
 
 
 def check_model(spec: str, tasks: list[str] | None = None, data_root: Path | None = None,
-                quiet: bool = False, params: dict | None = None) -> list[Finding]:
+                quiet: bool = False, params: dict | None = None, streams: list[str] | None = None) -> list[Finding]:
     """Run every check on every task the model supports (or those given), with `params` as the model's
-    params block; returns the findings."""
+    params block; a model with `update` also under each stream (or those given); returns the findings."""
     cls = load_class(spec)
     tasks = list(tasks or cls.tasks)
     findings: list[Finding] = []
@@ -235,7 +236,8 @@ def check_model(spec: str, tasks: list[str] | None = None, data_root: Path | Non
             started = time.perf_counter()
             roots = _roots(data_root)
             before = snapshot(roots, [runs])
-            model = ModelSpec("checked", spec, params=MappingProxyType(dict(params or {})))
+            model = ModelSpec("checked", spec, params=MappingProxyType(dict(params or {})),
+                              streams=tuple(streams or STREAMS) if learns_online(cls) else ())
             findings += _check_task(model, cls, task, data_root, cuts, runs, quiet)
             wrote = written(before, snapshot(roots, [runs]))
             findings.append(
@@ -249,55 +251,66 @@ def check_model(spec: str, tasks: list[str] | None = None, data_root: Path | Non
 
 def _check_task(model: ModelSpec, cls: type, task: str, data_root: Path, cuts: list[Cut], runs: Path,
                 quiet: bool) -> list[Finding]:
-    """Shape, determinism, leakage and time of one task for the model."""
+    """Shape, determinism, leakage and time of one task for the model: of its static row and, for a model
+    with `update`, of each streaming row (the same fit replayed tick by tick, docs/streaming.md)."""
     out: list[Finding] = []
 
-    def run(root: Path, name: str, seed: int = 0) -> tuple[dict, Path]:
-        rec = run_one(DATASET, task, replace(model, name=name), seed, root, runs, quiet=True)
-        return rec, runs / DATASET / task / name / f"seed{seed}"
+    def run(root: Path, name: str, seed: int = 0) -> dict[str, tuple[dict, Path]]:
+        """'' (static) or '@<stream>' -> (record, run folder) of each row of one fit."""
+        recs = run_one(DATASET, task, replace(model, name=name), seed, root, runs, quiet=True)
+        return {r["model"][len(name):]: (r, run_folder(runs, DATASET, task, r["model"]) / f"seed{seed}") for r in recs}
 
-    log(quiet, f"check: {task}: two runs with seed 0")
-    rec, run_dir = run(data_root, "a")
-    if rec["status"] != "ok":
-        topic = "NaN" if "NaN" in rec["error"] else "shape" if "scores for" in rec["error"] else "crash"
-        return [Finding("FAIL", task, topic, rec["error"])]
-    n = json.loads((run_dir / "metrics.json").read_text())["n_test"]
-    out.append(Finding("PASS", task, "shape", f"{n:,} finite scores for {n:,} test samples"))
-    a = _keyed(run_dir, data_root, task)
-    _, b_dir = run(data_root, "b")
-    b = _keyed(b_dir, data_root, task)
-    deterministic = b is not None and a.equals(b)
-    out.append(Finding("PASS", task, "determinism", "two runs with seed 0 gave identical predictions")
-               if deterministic else
-               Finding("FAIL", task, "determinism", "two runs with the same seed gave different predictions: "
-                       "seed every random source (numpy, torch) from ctx.seed"))
-    if not deterministic:
-        out.append(Finding("WARN", task, "leakage", "not judged: the model is not deterministic"))
-    else:
-        problems = []
-        for cut in cuts:
-            log(quiet, f"check: {task}: a run with everything at or after {local_time(cut.ts)} perturbed")
-            root = cut.oracle_root if cls.uses_oracle else cut.root
-            crec, cut_dir = run(root, f"cut{cut.ts}")
-            c = _keyed(cut_dir, root, task)
-            if crec["status"] != "ok" or c is None:
-                problems.append(f"the run with everything at or after {local_time(cut.ts)} perturbed failed: "
-                                f"{crec.get('error')}")
-                break
-            moved = first_moved(a, c, cut.ts, task)
-            if moved:
-                problems.append(moved)
-                break
-        out.append(Finding("FAIL", task, "leakage", problems[0]) if problems else
-                   Finding("PASS", task, "leakage", f"no score at or before a cut moved when everything at or "
-                           f"after it was perturbed ({len(cuts)} cuts: at " +
-                           ", ".join(c.what for c in cuts) + ")"))
-    if cls.deterministic:
-        _, d_dir = run(data_root, "b", seed=1)
-        d = _keyed(d_dir, data_root, task)
-        if d is None or not a.equals(d):
-            out.append(Finding("FAIL", task, "determinism", "declared deterministic, but seed 1 gives other "
-                               "predictions than seed 0: set deterministic = False"))
-    out.append(Finding("PASS", task, "time", f"fit {rec['train_seconds']:.2f} s, predict {rec['predict_seconds']:.2f} "
-                       f"s ({rec['predict_rows_per_second']:,.0f} rows/s) on tiny; small is about 7x larger"))
+    log(quiet, f"check: {task}: two runs with seed 0" + (f" (and their {', '.join(model.streams)} replays)"
+                                                         if model.streams else ""))
+    first, second = run(data_root, "a"), run(data_root, "b")
+    cut_runs: dict[int, dict] = {}
+    for row in first:
+        where = task + row
+        rec, run_dir = first[row]
+        if rec["status"] != "ok":
+            topic = "NaN" if "NaN" in rec["error"] else "shape" if "scores for" in rec["error"] else "crash"
+            out.append(Finding("FAIL", where, topic, rec["error"]))
+            continue
+        n = json.loads((run_dir / "metrics.json").read_text())["n_test"]
+        out.append(Finding("PASS", where, "shape", f"{n:,} finite scores for {n:,} test samples"))
+        a = _keyed(run_dir, data_root, task)
+        b = _keyed(second[row][1], data_root, task)
+        deterministic = b is not None and a.equals(b)
+        out.append(Finding("PASS", where, "determinism", "two runs with seed 0 gave identical predictions")
+                   if deterministic else
+                   Finding("FAIL", where, "determinism", "two runs with the same seed gave different predictions: "
+                           "seed every random source (numpy, torch) from ctx.seed"))
+        if not deterministic:
+            out.append(Finding("WARN", where, "leakage", "not judged: the model is not deterministic"))
+        else:
+            out.append(_leakage(a, row, where, task, cls, cuts, cut_runs, run, quiet))
+        if cls.deterministic:
+            d = _keyed(run(data_root, "b", seed=1)[row][1], data_root, task)
+            if d is None or not a.equals(d):
+                out.append(Finding("FAIL", where, "determinism", "declared deterministic, but seed 1 gives other "
+                                   "predictions than seed 0: set deterministic = False"))
+        replayed = f", of which {rec['replay']['update_seconds']:.2f} s in update" if "replay" in rec else ""
+        out.append(Finding("PASS", where, "time", f"fit {rec['train_seconds']:.2f} s, predict "
+                           f"{rec['predict_seconds']:.2f} s ({rec['predict_rows_per_second']:,.0f} rows/s{replayed}) "
+                           "on tiny; small is about 7x larger"))
     return out
+
+
+def _leakage(a: pd.DataFrame, row: str, where: str, task: str, cls: type, cuts: list[Cut], cut_runs: dict,
+             run, quiet: bool) -> Finding:
+    """Prefix invariance of one row over the cuts (each cut's runs made once, shared by every row)."""
+    for cut in cuts:
+        root = cut.oracle_root if cls.uses_oracle else cut.root
+        if cut.ts not in cut_runs:
+            log(quiet, f"check: {task}: a run with everything at or after {local_time(cut.ts)} perturbed")
+            cut_runs[cut.ts] = run(root, f"cut{cut.ts}")
+        crec, cut_dir = cut_runs[cut.ts][row]
+        c = _keyed(cut_dir, root, task)
+        if crec["status"] != "ok" or c is None:
+            return Finding("FAIL", where, "leakage", f"the run with everything at or after {local_time(cut.ts)} "
+                           f"perturbed failed: {crec.get('error')}")
+        moved = first_moved(a, c, cut.ts, task)
+        if moved:
+            return Finding("FAIL", where, "leakage", moved)
+    return Finding("PASS", where, "leakage", f"no score at or before a cut moved when everything at or after it "
+                   f"was perturbed ({len(cuts)} cuts: at " + ", ".join(c.what for c in cuts) + ")")

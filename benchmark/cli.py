@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 
 from benchmark.errors import BenchmarkError
+from benchmark.params import STREAMS
 
 
 def _cmd_fetch(a: argparse.Namespace) -> None:
@@ -133,7 +134,7 @@ def _cmd_check(a: argparse.Namespace) -> None:
         if block is not None:
             spec, params = block.cls, dict(block.params)
     findings = check_model(spec, tasks=a.task, data_root=Path(a.data_root) if a.data_root else None,
-                           quiet=a.quiet, params=params)
+                           quiet=a.quiet, params=params, streams=a.stream)
     for f in findings:
         print(f)
     fails = sum(f.verdict == "FAIL" for f in findings)
@@ -220,6 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("model", help="MODULE:CLASS (importable), a model of params.yaml (checked with its params "
                     "block) or a registered entry-point name")
     sp.add_argument("--task", action="append", default=None, help="only this task (repeatable)")
+    sp.add_argument("--stream", action="append", default=None, choices=STREAMS,
+                    help="a model with update: replay only this stream (repeatable; default: every stream)")
     sp.add_argument("--data-root", default=None, help="reuse a folder for the tiny data (default: temporary)")
     sp.add_argument("--params", default="params.yaml", help="where a model named by its params.yaml name is found")
     return p

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from benchmark import metrics as M
 from benchmark import significance as S
 from benchmark.errors import BenchmarkError, DataError
-from benchmark.io import log, write_json_atomic
+from benchmark.io import log, run_folder, write_json_atomic
 from benchmark.metrics import MetricInputError
 from benchmark.params import Params, as_params
 from benchmark.tasks import get_task
@@ -40,7 +40,7 @@ GLOBAL_TEST = "user-cluster randomisation"              # ... of a global metric
 def run_dirs(runs_root: Path, dataset: str, task: str, model: str, seeds: Iterable[int] | None = None
              ) -> list[tuple[int, Path]]:
     """(seed, folder) of every run of a model that wrote metrics.json, by seed; only `seeds` if given."""
-    base = Path(runs_root) / dataset / task / model
+    base = run_folder(runs_root, dataset, task, model)
     if not base.is_dir():
         return []
     wanted = None if seeds is None else {int(s) for s in seeds}
@@ -326,8 +326,8 @@ def significance_stage(params: Params | Mapping, runs_root: Path, data_root: Pat
     sig = params.significance
     comparisons: list[dict] = []
     for task, plan in params.tasks.items():
-        log(quiet, f"significance: {dataset}/{task}: {len(plan.models)} models vs {plan.reference}")
-        comparisons += compare_runs(Path(runs_root), dataset, task, list(plan.models), plan.reference,
+        log(quiet, f"significance: {dataset}/{task}: {len(plan.rows)} rows vs {plan.reference}")
+        comparisons += compare_runs(Path(runs_root), dataset, task, list(plan.rows), plan.reference,
                                     Path(data_root), sig.n_resamples, sig.n_cluster_resamples, sig.seed,
                                     seeds=params.seeds, unranked=params.leaderboard.unranked, quiet=quiet,
                                     n_bootstrap_recompute=sig.n_bootstrap_recompute, alpha=sig.alpha)

@@ -1,8 +1,10 @@
 """The baseline interface: the only place where the harness and the models meet (spec §6).
 
 A model is a class that declares the tasks it supports and implements `fit`, `predict` and, for
-topk, `score_candidates`. It receives task tables without test labels and a `Context` with the seed,
-device, a fresh work directory, its params block and a sealed, clocked view of the feature store
+topk, `score_candidates`; a model that learns online also implements `update`, which the streaming
+protocol calls with the labels revealed tick by tick over the test period (docs/streaming.md). It
+receives task tables without test labels and a `Context` with the seed, device, a fresh work
+directory, its params block and a sealed, clocked view of the feature store
 (`benchmark.features.view`); it never computes metrics. The simulator's oracle reaches only a class
 that declares `uses_oracle = True`, and such a model is never ranked.
 Models are found by a `module:Class` entry in params.yaml or the entry-point group
@@ -26,7 +28,8 @@ from benchmark.errors import BenchmarkError
 from benchmark.features.moment import moment_column
 from benchmark.params import ModelSpec, Params, as_params
 
-__all__ = ["Baseline", "Candidates", "Context", "ModelSpec", "load_class", "moment_column", "registered_models"]
+__all__ = ["Baseline", "Candidates", "Context", "ModelSpec", "learns_online", "load_class", "moment_column",
+           "registered_models"]
 
 ENTRY_POINT_GROUP = "kuailive_bench.baselines"
 
@@ -96,6 +99,14 @@ class Baseline(ABC):
         `queries` holds `query_id` (joins to no exposure), `user_id` and `ts` only."""
         raise NotImplementedError(f"{type(self).__name__} does not rank candidates")
 
+    def update(self, revealed: pd.DataFrame, ctx: Context) -> None:  # noqa: B027 - optional, a no-op by default
+        """Streaming protocol only (`protocol: streaming` in params.yaml; docs/streaming.md): learn from the
+        labels revealed during the last 30-second tick, after that tick's samples were scored.
+
+        `revealed` holds `sample_id, user_id, streamer_id, live_id, ts`, one column per label (NaN where that
+        row reveals another label), `reveal_ts` and the stream's flag (`first_only` or `slow`). The default
+        learns nothing; a streaming row of a class that does not override it fails its run."""
+
     def n_params(self) -> int:
         """Number of learned parameters (0 for non-learned models)."""
         return 0
@@ -104,6 +115,11 @@ class Baseline(ABC):
         """What the last fit did (epochs run, seconds per epoch, ...): stored in the run's metrics.json as
         `fit`, so training costs are read off runs, never typed. JSON-serialisable; empty by default."""
         return {}
+
+
+def learns_online(cls: type[Baseline]) -> bool:
+    """Whether a class overrides `update` (only such a class has streaming rows)."""
+    return cls.update is not Baseline.update
 
 
 def load_class(spec: str) -> type[Baseline]:

@@ -12,6 +12,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from benchmark.params import split_row
+
+
+def run_folder(runs_root: Path, dataset: str, task: str, row: str) -> Path:
+    """Where a board row's runs live (one `seed<k>/` each): runs/<dataset>/<task>/<model>/, and a streaming
+    row `<model>@<stream>` inside its model's folder (`@<stream>/`), since one fit gives both."""
+    model, stream = split_row(row)
+    base = Path(runs_root) / dataset / task / model
+    return base / f"@{stream}" if stream else base
+
 
 @contextmanager
 def atomic_dir(out: Path) -> Iterator[Path]:

@@ -20,6 +20,8 @@ from benchmark.errors import BenchmarkError
 
 _SIM_NAME = re.compile(r"^sim-(tiny|small|full)-s(\d+)$")
 DEFAULT_DATASET = "sim-small-s0"  # the embedded default: KuaiLive-Sim's small preset
+PROTOCOLS = ("static", "streaming")
+STREAMS = ("moment", "fast_slow")  # the label streams a streaming model is replayed under (docs/streaming.md)
 
 
 @dataclass(frozen=True)
@@ -101,20 +103,35 @@ class LeaderboardParams:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One model: its class (`module:Class` or an entry-point name), its code and its params block."""
+    """One model: its class (`module:Class` or an entry-point name), its code, its params block and, for
+    `protocol: streaming`, the streams its fit is also replayed under (each its own row, `<name>@<stream>`)."""
 
     name: str
     cls: str
     code: str | None = None   # the file or folder its class lives in: what its run stages depend on
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    streams: tuple[str, ...] = ()  # empty: static only
+
+    @property
+    def rows(self) -> tuple[str, ...]:
+        """The board rows one fit of this model gives: the static row, then one per stream."""
+        return (self.name, *(f"{self.name}@{s}" for s in self.streams))
+
+
+def split_row(row: str) -> tuple[str, str | None]:
+    """A row name -> (model, stream or None): 'DeepFM@moment' -> ('DeepFM', 'moment')."""
+    model, _, stream = row.partition("@")
+    return model, stream or None
 
 
 @dataclass(frozen=True)
 class TaskPlan:
-    """A task's models and the reference each is tested against (`tasks.<task>`)."""
+    """A task's models, the board rows they give (streaming models add `<model>@<stream>` rows) and the
+    reference each row is tested against (`tasks.<task>`)."""
 
     models: tuple[str, ...]
     reference: str
+    rows: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -177,15 +194,37 @@ def parse_models(raw: Mapping) -> dict[str, ModelSpec]:
     for name, block in _block(raw, "models").items():
         if not isinstance(block, Mapping) or "class" not in block:
             raise BenchmarkError(f"params.yaml: models.{name} needs a 'class: module:Class' entry")
-        extra = sorted(set(block) - {"class", "code", "params"})
+        known = ("class", "code", "params", "protocol", "stream")
+        extra = sorted(set(block) - set(known))
         if extra:
             raise BenchmarkError(f"params.yaml: models.{name} has unknown key(s) {', '.join(extra)} "
-                                 "(known: class, code, params)")
+                                 f"(known: {', '.join(known)})")
+        if "@" in str(name):
+            raise BenchmarkError(f"params.yaml: models.{name}: '@' is reserved for streaming rows (<model>@<stream>)")
         params = block.get("params") or {}
         if not isinstance(params, Mapping):
             raise BenchmarkError(f"params.yaml: models.{name}.params must be a mapping")
-        out[str(name)] = ModelSpec(str(name), str(block["class"]), block.get("code"), MappingProxyType(dict(params)))
+        out[str(name)] = ModelSpec(str(name), str(block["class"]), block.get("code"), MappingProxyType(dict(params)),
+                                   _streams(name, block))
     return out
+
+
+def _streams(name: str, block: Mapping) -> tuple[str, ...]:
+    """A model block's `protocol` and `stream` -> the streams it is replayed under (none when static)."""
+    protocol = block.get("protocol", "static")
+    if protocol not in PROTOCOLS:
+        raise BenchmarkError(f"params.yaml: models.{name}.protocol = {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+    stream = block.get("stream")
+    if protocol == "static":
+        if stream is not None:
+            raise BenchmarkError(f"params.yaml: models.{name} has a stream but no 'protocol: streaming'")
+        return ()
+    streams = [stream] if isinstance(stream, str) else list(stream or [])
+    bad = [s for s in streams if s not in STREAMS]
+    if not streams or bad:
+        raise BenchmarkError(f"params.yaml: models.{name}.stream = {stream!r}: protocol streaming needs a stream "
+                             f"or a list of streams from {', '.join(STREAMS)}")
+    return tuple(dict.fromkeys(streams))
 
 
 def find_model(models: Mapping[str, ModelSpec], name: str) -> ModelSpec:
@@ -195,7 +234,7 @@ def find_model(models: Mapping[str, ModelSpec], name: str) -> ModelSpec:
     return models[name]
 
 
-def _tasks(raw: Mapping) -> dict[str, TaskPlan]:
+def _tasks(raw: Mapping, models: Mapping[str, ModelSpec]) -> dict[str, TaskPlan]:
     from benchmark.tasks import TASKS, get_task  # here: benchmark.tasks imports this module
 
     block = raw.get("tasks")
@@ -208,7 +247,9 @@ def _tasks(raw: Mapping) -> dict[str, TaskPlan]:
         get_task(task)
         if not (isinstance(spec, Mapping) and spec.get("reference") and isinstance(spec.get("models"), list)):
             raise BenchmarkError(f"params.yaml: tasks.{task} needs 'models: [...]' and 'reference: <model>'")
-        out[task] = TaskPlan(tuple(str(m) for m in spec["models"]), str(spec["reference"]))
+        listed = tuple(str(m) for m in spec["models"])
+        rows = tuple(r for m in dict.fromkeys(listed) for r in (models[m].rows if m in models else (m,)))
+        out[task] = TaskPlan(listed, str(spec["reference"]), rows)
     return {t: out[t] for t in TASKS if t in out}
 
 
@@ -219,6 +260,7 @@ def parse_params(raw: Mapping) -> Params:
     seeds = raw.get("seeds", Params.seeds)
     if not isinstance(seeds, (list, tuple)) or not seeds:
         raise BenchmarkError(f"params.yaml: seeds must be a non-empty list of integers, got {seeds!r}")
+    models = parse_models(raw)
     return Params(
         dataset=parse_dataset(str(raw.get("dataset", DEFAULT_DATASET))),
         kuailive=_typed(RealData, _block(_block(raw, "data"), "kuailive"), "data.kuailive"),
@@ -227,8 +269,8 @@ def parse_params(raw: Mapping) -> Params:
         queries=_typed(QueryParams, _block(raw, "queries"), "queries"),
         seeds=tuple(int(s) for s in seeds),
         threads=int(raw.get("threads", Params.threads)),
-        models=MappingProxyType(parse_models(raw)),
-        tasks=MappingProxyType(_tasks(raw)),
+        models=MappingProxyType(models),
+        tasks=MappingProxyType(_tasks(raw, models)),
         significance=_typed(SignificanceParams, _block(raw, "significance"), "significance"),
         leaderboard=_typed(LeaderboardParams, _block(raw, "leaderboard"), "leaderboard"),
     )

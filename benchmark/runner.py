@@ -1,4 +1,5 @@
-"""One run = (dataset, task, model, seed): fit, predict, evaluate, write the run directory (spec §7).
+"""One run = (dataset, task, model, seed): fit, predict, evaluate, write the run directory (spec §7); a
+streaming model's fit also gives one row per stream, replayed tick by tick (docs/streaming.md).
 
 A model that raises or emits NaN fails its own run only: the failure and its error are recorded in
 metrics.json and the caller goes on.
@@ -6,6 +7,7 @@ metrics.json and the caller goes on.
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import resource
@@ -13,7 +15,7 @@ import sys
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +29,11 @@ from benchmark.errors import BenchmarkError, ModelError
 from benchmark.evaluate import Evaluation, breakdown_groups, breakdowns
 from benchmark.features import FeatureStore
 from benchmark.features.view import FeatureView, FitClock, RowsClock
-from benchmark.interface import Baseline, Candidates, Context, load_class, registered_models
-from benchmark.io import atomic_dir, log
+from benchmark.interface import Baseline, Candidates, Context, learns_online, load_class, registered_models
+from benchmark.io import atomic_dir, log, run_folder
 from benchmark.metrics import target_rank
-from benchmark.params import ModelSpec, Params, as_params, find_model
+from benchmark.params import ModelSpec, Params, as_params, find_model, split_row
+from benchmark.replay import gather, period_stream, replay
 from benchmark.sandbox import sandbox
 from benchmark.tasks import get_task
 from benchmark.tasks.base import KEY_COLUMNS, Task
@@ -154,84 +157,195 @@ def load_oracle(data_root: Path, dataset: str):
     return Oracle.load(folder)
 
 
+@dataclass
+class Fitted:
+    """A model after its one fit, with what its rows predict with."""
+
+    instance: Baseline
+    ctx: Context
+    features: FeatureStore
+    periods: dict[str, tuple[int, int]]
+    test: pd.DataFrame
+    valid: pd.DataFrame
+    threads: int
+
+
 def run_one(dataset: str, task: str, model: ModelSpec, seed: int, data_root: Path = Path("data"),
-            runs_root: Path = Path("runs"), threads: int = 1, quiet: bool = False) -> dict:
-    """Fit, predict and evaluate one model on one task with one seed; write runs/<...>/seed<k>/.
+            runs_root: Path = Path("runs"), threads: int = 1, quiet: bool = False) -> list[dict]:
+    """Fit a model once on one task with one seed, then predict, evaluate and write each of its rows: the
+    static row (runs/<...>/<model>/seed<k>/) and, for `protocol: streaming`, one row per stream replayed
+    from a copy of the same fit (runs/<...>/<model>/@<stream>/seed<k>/). Returns their records, static first.
 
     The model runs in a sandbox (a fresh temporary work directory that is also its cwd and TMPDIR) and
     sees the feature store only through a sealed view: clocked to the test start while fitting, limited to
     the rows and candidates handed over while predicting (benchmark.features.view)."""
     data_root, runs_root = Path(data_root).resolve(), Path(runs_root).resolve()
-    out = runs_root / dataset / task / model.name / f"seed{seed}"
     spec = get_task(task)
     task_dir = data_root / "tasks" / dataset / task
-    record: dict[str, Any] = {"dataset": dataset, "task": task, "model": model.name, "seed": seed,
-                              "status": "ok", "metrics": {}, "train_seconds": None, "fit": {}, "predict_seconds": None,
-                              "n_params": None, "device": None, "peak_memory_mb": None, "uses_oracle": False}
-    with atomic_dir(out) as tmp, sandbox() as work:
+    base: dict[str, Any] = {"dataset": dataset, "task": task, "seed": seed, "status": "ok", "metrics": {},
+                            "train_seconds": None, "fit": {}, "predict_seconds": None, "n_params": None,
+                            "device": None, "peak_memory_mb": None, "uses_oracle": False, "threads": threads}
+    records = []
+    with sandbox() as work:
+        fitted: Fitted | Exception
         try:
-            cls = load_class(model.cls)  # first: seed_everything seeds torch if the model imported it
-            record["uses_oracle"] = bool(cls.uses_oracle)
-            seed_everything(seed, threads)
-            device = default_device()
-            features = FeatureStore.open(data_root / "features" / dataset, data_root / "processed" / dataset)
-            periods = split_periods(data_root, dataset)
-            ctx = Context(task=task, seed=seed, device=device, work_dir=work, params=dict(model.params),
-                          labels=spec.labels, kind=spec.kind,
-                          features=FeatureView(features, periods, FitClock(periods["test"][0])),
-                          oracle=load_oracle(data_root, dataset) if cls.uses_oracle else None, quiet=quiet)
-            if task not in cls.tasks:
-                raise ModelError(f"{model.cls} does not support task '{task}'")
-            instance = cls(**ctx.params)
-            record["learned"] = bool(cls.learned)
-            train, valid, test = (load_split(task_dir, s) for s in ("train", "valid", "test"))
-            record["n_train"] = len(train)
-            log(quiet, f"run {dataset}/{task}/{model.name}/seed{seed}: fit on {len(train):,} rows")
-            t0 = time.perf_counter()
-            with threadpool_limits(limits=threads):
-                instance.fit(train, valid, ctx)
-                record["train_seconds"] = time.perf_counter() - t0
-                record["fit"] = instance.fit_log()
-                t0 = time.perf_counter()
-                if spec.ranking:
-                    output = rank_queries(instance, test, features, ctx, periods,
-                                          _task_meta(task_dir).get("sampled_view"))
-                else:
-                    output = predict_rows(instance, spec, test, features, periods, ctx)
-                record["predict_seconds"] = time.perf_counter() - t0
-                if not spec.ranking:   # the valid split's metrics: what the reference rule reads
-                    valid_scores = predict_rows(instance, spec, valid, features, periods, ctx)
-                    record["valid_metrics"] = spec.evaluate(valid, valid_scores).metrics
-            groups = breakdown_groups(test, features)
-            if spec.ranking:
-                ranks, top, sampled_ranks = output
-                n_items = int(np.unique(features.live_index.streamer_id).size)
-                ev = spec.evaluate(test, ranks, top[:, :10], n_items=n_items)
-                if not np.isnan(sampled_ranks).any():
-                    ev.metrics.update(sampled_view_metrics(sampled_ranks))
-                ev.metrics.update(breakdowns(spec, test, groups, ranks))
-                preds = pa.table({"sample_id": test["sample_id"].to_numpy(), "target_rank": ranks,
-                                  "sampled_target_rank": sampled_ranks,
-                                  "top": pa.array(list(top))})
-            else:
-                ev = spec.evaluate(test, output)
-                ev.metrics.update(breakdowns(spec, test, groups, output))
-                cols = ({k: output[k].to_numpy() for k in spec.score_columns} if isinstance(output, pd.DataFrame)
-                        else {"score": output})
-                preds = pa.table({"sample_id": test["sample_id"].to_numpy(), **cols})
-            record.update(metrics=ev.metrics, n_params=int(instance.n_params()), device=device,
-                          n_test=len(test), predict_rows_per_second=len(test) / max(record["predict_seconds"], 1e-9))
-            pq.write_table(preds, tmp / "predictions.parquet")
-            _write_per_user(ev, tmp)
-        except Exception as e:  # noqa: BLE001 - a failing model fails its own run, never the pipeline
-            record["status"] = "failed"
-            record["error"] = f"{type(e).__name__}: {e}"
-            (tmp / "traceback.txt").write_text(traceback.format_exc())
-            log(quiet, f"run {dataset}/{task}/{model.name}/seed{seed}: FAILED: {record['error']}")
-        record["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        record["threads"] = threads
-        (tmp / "metrics.json").write_text(json.dumps(record, indent=1, default=float))
-    return record
+            fitted = _fit(dataset, task, model, seed, data_root, task_dir, work, threads, quiet, base)
+        except Exception as e:  # noqa: BLE001 - a failing model fails its own runs, never the pipeline
+            fitted = e
+        # copied before the static row predicts anything: each stream starts from the fit itself
+        copies = {stream: _online_copy(fitted) for stream in model.streams}
+        for row in model.rows:
+            stream = split_row(row)[1]
+            record = {**base, "model": row, "metrics": {}, "fit": dict(base["fit"])}
+            if stream:
+                record.update(protocol="streaming", stream=stream, fit_shared_with=model.name)
+            with atomic_dir(run_folder(runs_root, dataset, task, row) / f"seed{seed}") as tmp:
+                try:
+                    if stream is None:
+                        _static_row(_ok(fitted), spec, task_dir, record, tmp)
+                    else:
+                        seed_everything(seed, threads)
+                        _streaming_row(replace(_ok(fitted), instance=_ok(copies[stream])), spec, task_dir,
+                                       data_root, dataset, stream, record, tmp, quiet)
+                except Exception as e:  # noqa: BLE001 - a failing model fails its own run, never the pipeline
+                    record["status"] = "failed"
+                    record["error"] = f"{type(e).__name__}: {e}"
+                    (tmp / "traceback.txt").write_text(traceback.format_exc())
+                    log(quiet, f"run {dataset}/{task}/{row}/seed{seed}: FAILED: {record['error']}")
+                record["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                (tmp / "metrics.json").write_text(json.dumps(record, indent=1, default=float))
+            records.append(record)
+    return records
+
+
+def _ok(value):
+    """The value, or the exception it holds raised again (with its original traceback)."""
+    if isinstance(value, Exception):
+        raise value
+    return value
+
+
+def _fit(dataset: str, task: str, model: ModelSpec, seed: int, data_root: Path, task_dir: Path, work: Path,
+         threads: int, quiet: bool, base: dict) -> Fitted:
+    """Load, seed and fit the model (facts every row records go into `base`)."""
+    spec = get_task(task)
+    cls = load_class(model.cls)  # first: seed_everything seeds torch if the model imported it
+    base["uses_oracle"] = bool(cls.uses_oracle)
+    seed_everything(seed, threads)
+    base["device"] = default_device()
+    features = FeatureStore.open(data_root / "features" / dataset, data_root / "processed" / dataset)
+    periods = split_periods(data_root, dataset)
+    ctx = Context(task=task, seed=seed, device=base["device"], work_dir=work, params=dict(model.params),
+                  labels=spec.labels, kind=spec.kind,
+                  features=FeatureView(features, periods, FitClock(periods["test"][0])),
+                  oracle=load_oracle(data_root, dataset) if cls.uses_oracle else None, quiet=quiet)
+    if task not in cls.tasks:
+        raise ModelError(f"{model.cls} does not support task '{task}'")
+    instance = cls(**ctx.params)
+    base["learned"] = bool(cls.learned)
+    train, valid, test = (load_split(task_dir, s) for s in ("train", "valid", "test"))
+    base["n_train"] = len(train)
+    log(quiet, f"run {dataset}/{task}/{model.name}/seed{seed}: fit on {len(train):,} rows")
+    t0 = time.perf_counter()
+    with threadpool_limits(limits=threads):
+        instance.fit(train, valid, ctx)
+    base["train_seconds"] = time.perf_counter() - t0
+    base["fit"] = instance.fit_log()
+    base["n_params"] = int(instance.n_params())
+    return Fitted(instance, ctx, features, periods, test, valid, threads)
+
+
+def _online_copy(fitted: Fitted | Exception) -> Baseline | Exception:
+    """An independent copy of the fitted model for one stream (one fit, several rows), or why there is none."""
+    if isinstance(fitted, Exception):
+        return fitted
+    if not learns_online(type(fitted.instance)):
+        return ModelError(f"{type(fitted.instance).__name__} has protocol: streaming in params.yaml but no "
+                          "update method: it has nothing to learn from the revealed labels (docs/streaming.md)")
+    try:
+        return copy.deepcopy(fitted.instance)
+    except Exception as e:  # noqa: BLE001 - reported as the model's own failure
+        return ModelError(f"the fitted model cannot be copied for its streaming rows (copy.deepcopy: {e})")
+
+
+def _static_row(f: Fitted, spec: Task, task_dir: Path, record: dict, tmp: Path) -> None:
+    """Predict the test split at once with the fitted model, plus the valid split the reference rule reads."""
+    t0 = time.perf_counter()
+    with threadpool_limits(limits=f.threads):
+        if spec.ranking:
+            output = rank_queries(f.instance, f.test, f.features, f.ctx, f.periods,
+                                  _task_meta(task_dir).get("sampled_view"))
+        else:
+            output = predict_rows(f.instance, spec, f.test, f.features, f.periods, f.ctx)
+        record["predict_seconds"] = time.perf_counter() - t0
+        if not spec.ranking:   # the valid split's metrics: what the reference rule reads
+            valid_scores = predict_rows(f.instance, spec, f.valid, f.features, f.periods, f.ctx)
+            record["valid_metrics"] = spec.evaluate(f.valid, valid_scores).metrics
+    _evaluate_and_write(f, spec, output, record, tmp)
+
+
+def _streaming_row(f: Fitted, spec: Task, task_dir: Path, data_root: Path, dataset: str, stream: str,
+                   record: dict, tmp: Path, quiet: bool) -> None:
+    """Replay the test period under `stream`: each tick's samples scored, then that tick's labels revealed
+    through `update` (benchmark.replay)."""
+    t0 = time.perf_counter()
+    revealed = period_stream(data_root / "processed" / dataset, f.periods["test"], stream,
+                             f.features.long_view_ms)
+    record["stream_build_seconds"] = time.perf_counter() - t0
+    n = len(f.test)
+    sampled = _task_meta(task_dir).get("sampled_view")
+    if spec.ranking:
+        ranks, sampled_ranks = np.empty(n), np.full(n, np.nan)
+        top = np.full((n, TOP_N_STORED), -1, dtype=np.int64)
+    parts: list = []
+
+    def predict(pos: np.ndarray) -> None:
+        rows = f.test.iloc[pos].reset_index(drop=True)
+        if spec.ranking:
+            ranks[pos], top[pos], sampled_ranks[pos] = rank_queries(f.instance, rows, f.features, f.ctx,
+                                                                    f.periods, sampled)
+        else:
+            parts.append((pos, predict_rows(f.instance, spec, rows, f.features, f.periods, f.ctx)))
+
+    def update(rows: pd.DataFrame) -> None:
+        clock = RowsClock.of_rows(*(rows[c].to_numpy() for c in ("user_id", "streamer_id", "live_id", "ts",
+                                                                  "sample_id")))
+        f.instance.update(rows, replace(f.ctx, features=FeatureView(f.features, f.periods, clock)))
+
+    t0 = time.perf_counter()
+    with threadpool_limits(limits=f.threads):
+        stats = replay(f.test["ts"].to_numpy(), revealed, predict, update,
+                       desc=f"{record['task']}/{record['model']}", quiet=quiet)
+    record["predict_seconds"] = time.perf_counter() - t0
+    per_second = stats["revealed_rows"] / max(stats["update_seconds"], 1e-9)
+    record["replay"] = {**stats, "revealed_rows_per_second": per_second}
+    output = (ranks, top, sampled_ranks) if spec.ranking else gather(parts, n)
+    _evaluate_and_write(f, spec, output, record, tmp)
+
+
+def _evaluate_and_write(f: Fitted, spec: Task, output, record: dict, tmp: Path) -> None:
+    """Metrics (with breakdowns) of a row's test output; its predictions and per-user values on disk."""
+    test = f.test
+    groups = breakdown_groups(test, f.features)
+    if spec.ranking:
+        ranks, top, sampled_ranks = output
+        n_items = int(np.unique(f.features.live_index.streamer_id).size)
+        ev = spec.evaluate(test, ranks, top[:, :10], n_items=n_items)
+        if not np.isnan(sampled_ranks).any():
+            ev.metrics.update(sampled_view_metrics(sampled_ranks))
+        ev.metrics.update(breakdowns(spec, test, groups, ranks))
+        preds = pa.table({"sample_id": test["sample_id"].to_numpy(), "target_rank": ranks,
+                          "sampled_target_rank": sampled_ranks, "top": pa.array(list(top))})
+    else:
+        ev = spec.evaluate(test, output)
+        ev.metrics.update(breakdowns(spec, test, groups, output))
+        cols = ({k: output[k].to_numpy() for k in spec.score_columns} if isinstance(output, pd.DataFrame)
+                else {"score": output})
+        preds = pa.table({"sample_id": test["sample_id"].to_numpy(), **cols})
+    record.update(metrics=ev.metrics, n_test=len(test),
+                  predict_rows_per_second=len(test) / max(record["predict_seconds"], 1e-9))
+    pq.write_table(preds, tmp / "predictions.parquet")
+    _write_per_user(ev, tmp)
 
 
 def predict_rows(model: Baseline, spec: Task, rows: pd.DataFrame, features: FeatureStore, periods: dict,
@@ -258,7 +372,8 @@ def _write_per_user(ev: Evaluation, out: Path) -> None:
 
 def run_model_stage(params: Params | Mapping, task: str, model: str, data_root: Path = Path("data"),
                     runs_root: Path = Path("runs"), seeds: list[int] | None = None, quiet: bool = False) -> list[dict]:
-    """Run one model on one task over params' seeds (once if the model is deterministic)."""
+    """Run one model on one task over params' seeds (once if the model is deterministic): the records of
+    every row of every seed."""
     params = as_params(params)
     get_task(task)
     spec = find_model(registered_models(params), model)
@@ -268,4 +383,5 @@ def run_model_stage(params: Params | Mapping, task: str, model: str, data_root: 
             seeds = seeds[:1]
     except BenchmarkError:
         pass  # run_one records the load failure as this model's failed run
-    return [run_one(params.dataset.name, task, spec, s, data_root, runs_root, params.threads, quiet) for s in seeds]
+    return [r for s in seeds for r in run_one(params.dataset.name, task, spec, s, data_root, runs_root,
+                                                params.threads, quiet)]

@@ -1,8 +1,9 @@
 """When each label becomes known while the test period is replayed (the streaming protocol, docs/streaming.md).
 
 A schedule is a long table, one row per revelation: `sample_id`, `label`, `value`, `reveal_ts` and the
-stream's flag (`first_only` for `moment`, `slow` for `fast_slow`). A session is one click. The runner's
-replay (next) hands a model, after each 30-second tick, the rows whose `reveal_ts` fell inside it.
+stream's flag (`first_only` for `moment`, `slow` for `fast_slow`). A session is one click. The replay
+(`benchmark.replay`) hands a model, after each 30-second tick, the revelations whose `reveal_ts` fell
+inside it.
 """
 
 from __future__ import annotations
@@ -16,21 +17,25 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from benchmark.params import STREAMS
+
 TICK_MS = 30_000          # Moment's real-time stream
 FAST_MS = 5 * 60_000      # the legacy stream's fast window
 SLOW_MS = 60 * 60_000     # ... and its slow window
-STREAMS = ("moment", "fast_slow")
+FLAGS = {"moment": "first_only", "fast_slow": "slow"}  # the column each stream marks its rows with
 BEHAVIOURS = ("like", "comment", "gift")
 BINARY = ("click", "long_view", *BEHAVIOURS)
 LABELS = (*BINARY, "watch_s", "gift_value")
-EXPOSURE_COLUMNS = ("sample_id", "ts", "click", "watch_ms", "reveal_ts", "gift_value")
+KEYS = ("sample_id", "user_id", "streamer_id", "live_id", "ts")
+EXPOSURE_COLUMNS = (*KEYS, "click", "watch_ms", "reveal_ts", "gift_value")
 
 
-def reveal_inputs(processed: Path, sample_ids: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """What a schedule is built from: the exposures of these samples and every in-room event, as numpy
-    columns, from data/processed/<dataset>."""
+def reveal_inputs(processed: Path, period: tuple[int, int]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """What a schedule is built from: the exposures whose time falls in `period` ([start, end) epoch ms) and
+    every in-room event, as numpy columns, from data/processed/<dataset>."""
     ex = pq.read_table(Path(processed) / "exposures.parquet", columns=list(EXPOSURE_COLUMNS))
-    ex = ex.filter(pc.is_in(ex["sample_id"], value_set=pa.array(np.asarray(sample_ids, np.int64))))
+    ex = ex.filter(pc.and_(pc.greater_equal(ex["ts"], pa.scalar(period[0], pa.int64())),
+                           pc.less(ex["ts"], pa.scalar(period[1], pa.int64()))))
     ev = pq.read_table(Path(processed) / "events.parquet", columns=["kind", "ts", "click_sample_id"])
     return ({c: ex[c].to_numpy() for c in EXPOSURE_COLUMNS},
             {"kind": ev["kind"].to_numpy(zero_copy_only=False), "ts": ev["ts"].to_numpy(),
@@ -127,3 +132,12 @@ def fast_slow_schedule(moment: pd.DataFrame, ex: Mapping[str, np.ndarray]) -> pd
     out = pd.concat([p[cols] for p in parts], ignore_index=True)
     out["reveal_ts"] = out["reveal_ts"].astype(np.int64)
     return out.sort_values(["reveal_ts", "sample_id", "label"], kind="stable", ignore_index=True)
+
+
+def schedule(stream: str, ex: Mapping[str, np.ndarray], events: Mapping[str, np.ndarray],
+             long_view_ms: int) -> pd.DataFrame:
+    """Every revelation under `stream` (`moment` or `fast_slow`)."""
+    if stream not in STREAMS:
+        raise ValueError(f"unknown stream '{stream}' (known: {', '.join(STREAMS)})")
+    moment = moment_schedule(ex, events, long_view_ms)
+    return moment if stream == "moment" else fast_slow_schedule(moment, ex)

@@ -175,3 +175,19 @@ class WrongShape(_Base):
 
     def predict(self, test: pd.DataFrame, ctx: Context) -> np.ndarray:
         return np.full(len(test) - 1, self.rate)
+
+
+class ReadsAheadOnline(_Base):
+    """Honest while static; its first `update` reads every label from disk, so each later tick of a
+    replay is scored with labels not yet revealed: only its streaming rows cheat."""
+
+    def predict(self, test: pd.DataFrame, ctx: Context) -> np.ndarray:
+        known = getattr(self, "known", None)
+        if known is None:
+            return np.full(len(test), self.rate)
+        return known.reindex(test["sample_id"].to_numpy()).fillna(self.rate).to_numpy()
+
+    def update(self, revealed: pd.DataFrame, ctx: Context) -> None:
+        if getattr(self, "known", None) is None:
+            ex = pq.read_table(dig_processed_dir() / "exposures.parquet", columns=["sample_id", "click"]).to_pandas()
+            self.known = ex.set_index("sample_id")["click"] * 0.9 + 0.05

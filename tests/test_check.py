@@ -60,6 +60,17 @@ def test_planted_bad_models_are_caught(tiny_root, private_tmp, monkeypatch, name
         assert _verdicts(findings, topic) == {"PASS"}, text
 
 
+def test_check_replays_a_streaming_model_through_the_runners_replay(tiny_root):
+    """A model that reads ahead in `update` is caught on its streaming row while its static row passes
+    (that the replay itself reveals nothing early is tests/test_replay.py's)."""
+    cheat = check_model("tests.planted_models:ReadsAheadOnline", tasks=["ctr"], data_root=tiny_root, quiet=True,
+                        streams=["moment"])
+    verdicts = {(f.task, f.topic): f.verdict for f in cheat}
+    assert {f.task for f in cheat} == {"ctr", "ctr@moment"}
+    assert verdicts[("ctr", "leakage")] == "PASS" and verdicts[("ctr@moment", "leakage")] == "FAIL", cheat
+    assert verdicts[("ctr@moment", "shape")] == verdicts[("ctr@moment", "determinism")] == "PASS"
+
+
 # Cheats through what the harness hands over: the sealed view refuses them, so the run itself fails.
 @pytest.mark.parametrize("name, task, words", [
     ("TopkTargetFromQuery", "topk", "KeyError: 'streamer_id'"),        # queries carry no clicked room
@@ -69,7 +80,7 @@ def test_planted_bad_models_are_caught(tiny_root, private_tmp, monkeypatch, name
     ("WatchFromRoomEnd", "watch_time", "no attribute 'live_index'"),  # no room end times
 ])
 def test_cheats_through_the_view_fail_their_run(tiny_root, tmp_path, name, task, words):
-    rec = run_one(DATASET, task, ModelSpec(name, f"tests.planted_models:{name}"), 0, tiny_root, tmp_path, quiet=True)
+    rec = run_one(DATASET, task, ModelSpec(name, f"tests.planted_models:{name}"), 0, tiny_root, tmp_path, quiet=True)[0]
     assert rec["status"] == "failed" and words in rec["error"], rec
     findings = check_model(f"tests.planted_models:{name}", tasks=[task], data_root=tiny_root, quiet=True)
     assert [(f.verdict, f.topic) for f in findings] == [("FAIL", "crash"), ("PASS", "state")], findings
@@ -102,7 +113,7 @@ def test_gradient_boosting_is_deterministic_as_declared(tiny_root, tmp_path):
     spec = ModelSpec("gb", "baselines.simple:GradientBoosting", params={"max_iter": 20, "max_train_rows": 500})
     preds = []
     for seed in (0, 1):
-        rec = run_one(DATASET, "ctr", spec, seed, tiny_root, tmp_path, threads=2, quiet=True)
+        rec = run_one(DATASET, "ctr", spec, seed, tiny_root, tmp_path, threads=2, quiet=True)[0]
         assert rec["status"] == "ok", rec.get("error")
         preds.append(pq.read_table(tmp_path / DATASET / "ctr" / "gb" / f"seed{seed}" / "predictions.parquet"))
     assert load_class(spec.cls).deterministic and load_class("baselines.simple:ArtifactProbe").deterministic

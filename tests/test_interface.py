@@ -45,6 +45,26 @@ def test_params_block_needs_a_class():
         registered_models({"models": {"M": {"params": {}}}})
 
 
+@pytest.mark.parametrize("block, words", [
+    ({"protocol": "online"}, "protocol = 'online' is not one of static, streaming"),
+    ({"protocol": "streaming"}, "protocol streaming needs a stream"),
+    ({"protocol": "streaming", "stream": ["moment", "hourly"]}, "from moment, fast_slow"),
+    ({"stream": "moment"}, "has a stream but no 'protocol: streaming'"),
+    ({"streams": "moment"}, "unknown key\\(s\\) streams"),
+])
+def test_a_streaming_block_that_cannot_work_is_one_clear_error(block, words):
+    with pytest.raises(BenchmarkError, match=words):
+        registered_models({"models": {"M": {"class": EXAMPLE, **block}}})
+
+
+def test_a_streaming_model_gives_a_row_per_stream_and_no_name_may_hold_the_separator():
+    spec = registered_models({"models": {"M": {"class": EXAMPLE, "protocol": "streaming",
+                                               "stream": ["moment", "fast_slow", "moment"]}}})["M"]
+    assert spec.streams == ("moment", "fast_slow") and spec.rows == ("M", "M@moment", "M@fast_slow")
+    with pytest.raises(BenchmarkError, match="'@' is reserved"):
+        registered_models({"models": {"M@x": {"class": EXAMPLE}}})
+
+
 def test_run_stage_writes_run_directories(tiny_data, tmp_path):
     params = {"dataset": "sim-tiny-s0", "seeds": [0, 1, 2], "threads": 1,
               "models": {"Recency": {"class": EXAMPLE, "params": {"half_life_hours": 12}},

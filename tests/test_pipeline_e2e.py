@@ -12,6 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from benchmark.io import run_folder
+from benchmark.params import parse_params
+
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ("ctr", "multi_behavior", "watch_time", "gift_price", "topk")
 
@@ -39,6 +42,8 @@ def tiny_repo(tmp_path_factory):
             block["params"]["epochs"] = 1
             if block["class"].endswith("ContextModel"):
                 block["params"]["max_train_rows"] = 5000
+        if block.get("protocol") == "streaming":  # one epoch, one stream: a replay costs ~10 s a seed on tiny
+            block["params"]["epochs"], block["stream"] = 1, "moment"
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     dvc = [sys.executable, "-m", "dvc"]
@@ -66,22 +71,24 @@ def test_dvc_repro_publishes_a_leaderboard_from_its_runs(tiny_repo):
     params = yaml.safe_load((tiny_repo / "params.yaml").read_text())
     assert results["dataset"] == "sim-tiny-s0" and results["data"]["synthetic"] is True
     runs = {(r["task"], r["model"], r["seed"]): r for r in results["runs"]}
+    rows = {task: plan.rows for task, plan in parse_params(params).tasks.items()}
+    assert "OnlineLogistic@moment" in rows["ctr"]   # a streaming model's row, from the same DVC stage
     for task in TASKS:
-        for model in params["tasks"][task]["models"]:
+        for model in rows[task]:
             assert any(k[:2] == (task, model) for k in runs), (task, model)
         page = (board / f"{task}.md").read_text()
-        assert all(m in page for m in params["tasks"][task]["models"])
+        assert all(f"| {m} " in page for m in rows[task])
     assert all(r["status"] == "ok" for r in results["runs"]), [r for r in results["runs"] if r["status"] != "ok"]
     # every reported primary metric is the one the run directory wrote
     for (task, model, seed), r in runs.items():
-        folder = tiny_repo / "runs/sim-tiny-s0" / task / model / f"seed{seed}"
+        folder = run_folder(tiny_repo / "runs", "sim-tiny-s0", task, model) / f"seed{seed}"
         stored = json.loads((folder / "metrics.json").read_text())
         primary = results["tasks"][task]["primary"]
         assert r["metrics"][primary] == pytest.approx(stored["metrics"][primary])
     compared = {(c["task"], c["model"]) for c in results["comparisons"] if c["status"] == "ok"}
     for task in TASKS:
         ref = params["tasks"][task]["reference"]
-        assert {(task, m) for m in params["tasks"][task]["models"] if m != ref} <= compared
+        assert {(task, m) for m in rows[task] if m != ref} <= compared
     assert "sim-tiny-s0" in (board / "README.md").read_text()
 
 

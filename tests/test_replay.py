@@ -1,97 +1,150 @@
-"""The streaming replay on tiny's ctr test period: predict first, then reveal, so a model that remembers
-every revealed label by sample gains nothing, while one that learns from other samples does."""
+"""The streaming protocol through the runner, on tiny: one fit gives a static row and a row per stream;
+predict comes before reveal, so a model that remembers every revealed label by sample (or, on topk, by the
+user's click) gains nothing, while one that learns from other samples online does; deterministic."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
-from benchmark import metrics as M
-from benchmark.features import FeatureStore
-from benchmark.features.view import FeatureView, FitClock
-from benchmark.interface import Baseline, Context
-from benchmark.replay import replay, revealed_frame
-from benchmark.runner import load_split, predict_rows, split_periods
-from benchmark.streaming import moment_schedule, reveal_inputs
-from benchmark.tasks import get_task
+from benchmark.interface import Baseline, Candidates, Context
+from benchmark.io import run_folder
+from benchmark.params import ModelSpec
+from benchmark.replay import gather, period_stream, replay
+from benchmark.runner import run_one, split_periods
+from benchmark.streaming import LABELS, TICK_MS
 
 DATASET = "sim-tiny-s0"
+BOTH = ("moment", "fast_slow")
 
 
 class RemembersSamples(Baseline):
-    """Scores a sample by its own label if it was ever revealed: a leak if the replay allowed one."""
+    """Scores a sample by its own revealed click, a query by the streamer its user was revealed clicking at
+    that very time: a leak if the replay ever revealed a sample's label before scoring it."""
 
-    tasks = ("ctr",)
+    tasks = ("ctr", "topk")
 
     def fit(self, train, valid, ctx):
-        self.seen: dict[int, float] = {}
+        self.seen = np.full(1 << 20, 0.5)   # by sample_id (tiny's ids are below 2**20)
+        self.clicked = pd.Series(dtype=float)
 
     def predict(self, test: pd.DataFrame, ctx: Context) -> np.ndarray:
-        return np.array([self.seen.get(int(s), 0.5) for s in test["sample_id"]])
+        return self.seen[test["sample_id"].to_numpy()]
+
+    def score_candidates(self, queries: pd.DataFrame, candidates: Candidates, ctx: Context) -> np.ndarray:
+        q = queries.iloc[candidates.query_index]
+        key = pd.MultiIndex.from_arrays([q["user_id"].to_numpy(), q["ts"].to_numpy(), candidates.streamer_id])
+        return self.clicked.reindex(key).fillna(0.0).to_numpy()
 
     def update(self, revealed: pd.DataFrame, ctx: Context) -> None:
-        self.seen.update(zip(revealed["sample_id"].astype(int), revealed["click"], strict=True))
+        known = revealed[revealed["click"].notna()]
+        self.seen[known["sample_id"].to_numpy()] = known["click"].to_numpy()
+        if ctx.task == "topk":
+            c = known[known["click"] == 1]
+            key = pd.MultiIndex.from_arrays([c["user_id"].to_numpy(), c["ts"].to_numpy(), c["streamer_id"].to_numpy()])
+            self.clicked = pd.concat([self.clicked, pd.Series(1.0, index=key)])
 
 
 class RecentStreamerClicks(RemembersSamples):
     """Clicks revealed so far on the sample's streamer: other samples' labels, learned online."""
 
+    tasks = ("ctr",)
+
     def fit(self, train, valid, ctx):
-        self.clicks: dict[int, float] = {}
+        self.clicks = np.zeros(1 << 20)     # by streamer_id
 
     def predict(self, test: pd.DataFrame, ctx: Context) -> np.ndarray:
-        return np.array([self.clicks.get(int(s), 0.0) for s in test["streamer_id"]])
+        return self.clicks[test["streamer_id"].to_numpy()]
 
     def update(self, revealed: pd.DataFrame, ctx: Context) -> None:
-        for s, c in zip(revealed["streamer_id"].astype(int), revealed["click"], strict=True):
-            self.clicks[s] = self.clicks.get(s, 0.0) + c
+        click = revealed["click"].to_numpy()
+        known = ~np.isnan(click)
+        np.add.at(self.clicks, revealed["streamer_id"].to_numpy()[known], click[known])
+
+
+class Frozen(RecentStreamerClicks):
+    """Declared streaming in a test, but without an update method."""
+
+    update = Baseline.update
+
+
+def _run(task: str, name: str, tiny_data, runs, streams=BOTH) -> dict[str, dict]:
+    spec = ModelSpec(name, f"tests.test_replay:{name}", streams=streams)
+    return {r["model"]: r for r in run_one(DATASET, task, spec, 0, tiny_data, runs, quiet=True)}
+
+
+def _scores(runs, task: str, row: str) -> pd.DataFrame:
+    return pq.read_table(run_folder(runs, DATASET, task, row) / "seed0" / "predictions.parquet").to_pandas()
 
 
 @pytest.fixture(scope="module")
-def world(tiny_data):
-    task_dir = tiny_data / "tasks" / DATASET / "ctr"
-    test = load_split(task_dir, "test")
-    ex, events = reveal_inputs(tiny_data / "processed" / DATASET, test["sample_id"].to_numpy())
-    revealed = revealed_frame(moment_schedule(ex, events, 60_000), test, ("click",), "first_only")
-    store = FeatureStore.open(tiny_data / "features" / DATASET, tiny_data / "processed" / DATASET)
-    periods = split_periods(tiny_data, DATASET)
-    return test, revealed, store, periods
+def remembered(tiny_data, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    return runs, {t: _run(t, "RemembersSamples", tiny_data, runs) for t in ("ctr", "topk")}
 
 
-def _replay(model_cls, world, tmp_path):
-    test, revealed, store, periods = world
-    spec = get_task("ctr")
-    ctx = Context(task="ctr", seed=0, device="cpu", work_dir=tmp_path, labels=spec.labels, kind=spec.kind,
-                  features=FeatureView(store, periods, FitClock(periods["test"][0])), quiet=True)
-    model = model_cls()
-    model.fit(None, None, ctx)
-    keys = test[["sample_id", "user_id", "streamer_id", "live_id", "ts"]]
-    scores, stats = replay(keys, revealed, lambda rows: predict_rows(model, spec, rows, store, periods, ctx),
-                           lambda rev: model.update(rev, replace(ctx)))
-    return scores, stats
+def test_one_fit_gives_a_static_row_and_a_row_per_stream(remembered):
+    runs, recs = remembered
+    assert list(recs["ctr"]) == ["RemembersSamples", "RemembersSamples@moment", "RemembersSamples@fast_slow"]
+    static, moment = recs["ctr"]["RemembersSamples"], recs["ctr"]["RemembersSamples@moment"]
+    assert moment["fit_shared_with"] == "RemembersSamples" and moment["train_seconds"] == static["train_seconds"]
+    assert (run_folder(runs, DATASET, "ctr", "RemembersSamples@moment") ==
+            runs / DATASET / "ctr" / "RemembersSamples" / "@moment")
+    for rec in recs["ctr"].values():
+        assert rec["status"] == "ok", rec.get("error")
 
 
-def test_remembering_revealed_labels_by_sample_gains_nothing(world, tmp_path):
-    test, revealed, _, _ = world
-    scores, stats = _replay(RemembersSamples, world, tmp_path)
-    assert (scores == 0.5).all()            # no sample's own label ever arrived before it was scored
-    assert stats["revealed_rows"] == len(revealed) and stats["update_calls"] > 100
+@pytest.mark.parametrize("stream", BOTH)
+def test_remembering_revealed_labels_gains_nothing(remembered, stream):
+    runs, recs = remembered
+    row = f"RemembersSamples@{stream}"
+    assert (_scores(runs, "ctr", row)["score"] == 0.5).all()   # no sample's own label arrived before its score
+    replayed = recs["ctr"][row]["replay"]
+    assert replayed["revealed_rows"] > 0 and replayed["update_calls"] > 100
+    # topk: the user's click at the query's own time is revealed only after the query was ranked
+    top = recs["topk"][row]
+    assert top["status"] == "ok", top.get("error")
+    assert top["metrics"]["ndcg@10"] == recs["topk"]["RemembersSamples"]["metrics"]["ndcg@10"]
+    assert np.array_equal(_scores(runs, "topk", row)["target_rank"],
+                          _scores(runs, "topk", "RemembersSamples")["target_rank"])
 
 
-def test_learning_from_other_samples_online_does_gain(world, tmp_path):
-    test, _, _, _ = world
-    scores, _ = _replay(RecentStreamerClicks, world, tmp_path)
-    assert M.auc(test["click"].to_numpy(), scores) > 0.55
-    again, _ = _replay(RecentStreamerClicks, world, tmp_path)
-    assert np.array_equal(scores, again)    # deterministic
+def test_learning_from_other_samples_online_gains_and_is_deterministic(tiny_data, tmp_path):
+    recs = _run("ctr", "RecentStreamerClicks", tiny_data, tmp_path / "a", ("moment",))
+    assert recs["RecentStreamerClicks"]["metrics"]["auc"] == 0.5   # the static row: nothing revealed, all ties
+    assert recs["RecentStreamerClicks@moment"]["metrics"]["auc"] > 0.55
+    _run("ctr", "RecentStreamerClicks", tiny_data, tmp_path / "b", ("moment",))
+    assert _scores(tmp_path / "a", "ctr", "RecentStreamerClicks@moment").equals(
+        _scores(tmp_path / "b", "ctr", "RecentStreamerClicks@moment"))
 
 
-def test_revealed_rows_carry_keys_labels_and_flag(world):
-    test, revealed, _, _ = world
-    assert list(revealed.columns) == ["sample_id", "user_id", "streamer_id", "live_id", "ts", "click",
-                                      "reveal_ts", "first_only"]
-    assert (revealed["reveal_ts"] >= revealed["ts"]).all()
-    assert revealed["sample_id"].nunique() == len(test)
+def test_a_streaming_row_without_update_fails_alone(tiny_data, tmp_path):
+    recs = _run("ctr", "Frozen", tiny_data, tmp_path, ("moment",))
+    assert recs["Frozen"]["status"] == "ok"
+    assert recs["Frozen@moment"]["status"] == "failed" and "no update method" in recs["Frozen@moment"]["error"]
+
+
+def test_revealed_rows_carry_keys_every_label_and_the_flag(tiny_data):
+    test = split_periods(tiny_data, DATASET)["test"]
+    for stream, flag in (("moment", "first_only"), ("fast_slow", "slow")):
+        rows = period_stream(tiny_data / "processed" / DATASET, test, stream, 60_000)
+        keys = ["sample_id", "user_id", "streamer_id", "live_id", "ts"]
+        assert list(rows.columns) == [*keys, *LABELS, "reveal_ts", flag]
+        assert (rows["reveal_ts"] >= rows["ts"]).all() and rows["reveal_ts"].is_monotonic_increasing
+        assert rows[list(LABELS)].notna().any(axis=1).all()   # every row reveals something
+        assert not rows.duplicated(["sample_id", "reveal_ts", flag]).any()
+
+
+def test_replay_predicts_each_tick_before_revealing_it():
+    """Planted: samples at 5 s and 25 s of tick 0 and at 31 s; the 5 s sample's label is revealed at 6 s."""
+    ts = np.array([25_000, 5_000, 31_000])
+    revealed = pd.DataFrame({"sample_id": [1], "reveal_ts": [6_000]})
+    events: list = []
+    stats = replay(ts, revealed, lambda pos: events.append(("predict", sorted(pos.tolist()))),
+                   lambda rows: events.append(("update", rows["sample_id"].tolist())))
+    assert events == [("predict", [0, 1]), ("update", [1]), ("predict", [2])]
+    assert stats["ticks"] == 2 and stats["update_calls"] == 1 and TICK_MS == 30_000
+    parts = [(np.array([1, 0]), np.array([0.1, 0.2])), (np.array([2]), np.array([0.3]))]
+    assert gather(parts, 3).tolist() == [0.2, 0.1, 0.3]

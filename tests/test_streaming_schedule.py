@@ -6,6 +6,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from benchmark.runner import split_periods
 from benchmark.streaming import (
     FAST_MS,
     SLOW_MS,
@@ -91,7 +92,8 @@ def test_on_tiny_the_schedule_agrees_with_the_task_labels(tiny_data):
     a value for every label of every sample, and nothing revealed before its own sample."""
     ds = "sim-tiny-s0"
     test = pq.read_table(tiny_data / "tasks" / ds / "multi_behavior" / "test.parquet").to_pandas()
-    ex, events = reveal_inputs(tiny_data / "processed" / ds, test["sample_id"].to_numpy())
+    ex, events = reveal_inputs(tiny_data / "processed" / ds, split_periods(tiny_data, ds)["test"])
+    assert set(ex["sample_id"]) == set(test["sample_id"])  # the stream covers every exposure of the test period
     m = moment_schedule(ex, events, LONG_VIEW_MS)
     for label in ("click", "long_view", "like", "comment", "gift"):
         first = m[(m["label"] == label) & m["first_only"] & (m["value"] > 0)]["sample_id"]

@@ -129,7 +129,7 @@ class OracleSpy(Spy):
 
 
 def test_a_run_hands_keys_without_labels_a_fresh_folder_and_no_oracle(tiny_data, tmp_path):
-    rec = run_one(DATASET, "ctr", ModelSpec("spy", "tests.test_view:Spy"), 0, tiny_data, tmp_path / "runs")
+    rec = run_one(DATASET, "ctr", ModelSpec("spy", "tests.test_view:Spy"), 0, tiny_data, tmp_path / "runs")[0]
     assert rec["status"] == "ok" and rec["uses_oracle"] is False
     assert SEEN["test_columns"] == ["sample_id", "user_id", "streamer_id", "live_id", "ts"]
     assert "click" in SEEN["train_columns"] and SEEN["fit_view"] and not SEEN["predict_view"]
@@ -137,7 +137,7 @@ def test_a_run_hands_keys_without_labels_a_fresh_folder_and_no_oracle(tiny_data,
     assert Path(SEEN["fit_cwd"]) == work and not work.exists()            # fresh, removed after the run
     assert tmp_path not in work.parents and Path.cwd() not in work.parents
     assert SEEN["oracle"] is None
-    rec = run_one(DATASET, "topk", ModelSpec("spy", "tests.test_view:Spy"), 0, tiny_data, tmp_path / "runs")
+    rec = run_one(DATASET, "topk", ModelSpec("spy", "tests.test_view:Spy"), 0, tiny_data, tmp_path / "runs")[0]
     assert rec["status"] == "ok" and SEEN["query_columns"] == ["query_id", "user_id", "ts"]
     test = pq.read_table(tiny_data / "tasks" / DATASET / "topk" / "test.parquet").to_pandas()
     q = SEEN["query_ids"]  # the last chunk's: positions in the query table, joining to no exposure
@@ -145,6 +145,6 @@ def test_a_run_hands_keys_without_labels_a_fresh_folder_and_no_oracle(tiny_data,
 
 
 def test_only_a_declared_oracle_user_gets_the_oracle(tiny_data, tmp_path):
-    rec = run_one(DATASET, "ctr", ModelSpec("spy", "tests.test_view:OracleSpy"), 0, tiny_data, tmp_path)
+    rec = run_one(DATASET, "ctr", ModelSpec("spy", "tests.test_view:OracleSpy"), 0, tiny_data, tmp_path)[0]
     assert rec["status"] == "ok" and rec["uses_oracle"] is True
     assert SEEN["oracle"] is not None and hasattr(SEEN["oracle"], "click_prob")

@@ -16,7 +16,8 @@ from typing import Any
 
 from benchmark.compare import json_clean, read_metrics, run_dirs
 from benchmark.errors import DataError
-from benchmark.params import Params, TaskPlan, as_params, parse_dataset
+from benchmark.io import run_folder
+from benchmark.params import Params, TaskPlan, as_params, parse_dataset, split_row
 from benchmark.tasks import get_task
 
 SCHEMA_VERSION = 1
@@ -52,10 +53,10 @@ def collect_runs(runs_root: Path, dataset: str, params: Params | Mapping) -> lis
     seeds = params.seeds
     out = []
     for task, plan in params.tasks.items():
-        for model in dict.fromkeys(plan.models):
+        for model in plan.rows:
             found = run_dirs(runs_root, dataset, task, model, seeds)
             if not found:
-                where = Path(runs_root) / dataset / task / model
+                where = run_folder(runs_root, dataset, task, model)
                 out.append({"dataset": dataset, "task": task, "model": model, "seed": None,
                             "status": "failed", "error": f"no run found under {where}", "metrics": {},
                             **{k: None for k in RUN_FIELDS}})
@@ -160,7 +161,7 @@ def collect_results(runs_root: Path, dataset: str, params: Params | Mapping, dat
     for task, spec in plan.items():
         t = get_task(task)
         tasks[task] = {"primary": t.primary, "others": list(t.others), "unit": t.unit, "kind": t.kind,
-                       "labels": list(t.labels), "models": list(spec.models), "reference": spec.reference,
+                       "labels": list(t.labels), "models": list(spec.rows), "reference": spec.reference,
                        "fixed_reference": t.fixed_reference, "oracle_role": t.oracle_role,
                        "primary_test": t.tests[0].kind if t.tests else None}
     runs = collect_runs(runs_root, dataset, params)
@@ -184,13 +185,14 @@ def collect_results(runs_root: Path, dataset: str, params: Params | Mapping, dat
 
 
 def model_cards(params: Params, plan: Mapping[str, TaskPlan]) -> dict[str, dict]:
-    """Per listed model: its class, code, params and the first paragraph of the class docstring. A class
-    that cannot be imported gets about=None: a broken model fails its own runs, never the leaderboard."""
+    """Per board row: its class, code, params, protocol and the first paragraph of the class docstring. A
+    class that cannot be imported gets about=None: a broken model fails its own runs, never the leaderboard."""
     from benchmark.interface import load_class, registered_models
 
     registry = registered_models(params)
     cards = {}
-    for model in dict.fromkeys(m for spec in plan.values() for m in spec.models):
+    for row in dict.fromkeys(r for spec in plan.values() for r in spec.rows):
+        model, stream = split_row(row)
         spec = registry.get(model)
         about = None
         try:
@@ -200,6 +202,10 @@ def model_cards(params: Params, plan: Mapping[str, TaskPlan]) -> dict[str, dict]
             about = None
         # params' leaderboard.about overrides the docstring, e.g. to say what an ablation removes
         about = params.leaderboard.about.get(model, about)
-        cards[model] = {"class": spec.cls if spec else None, "code": spec.code if spec else None,
-                        "params": dict(spec.params) if spec else {}, "about": about}
+        if stream:
+            about = (f"{model}'s fit replayed over the test period under the `{stream}` label stream, learning "
+                     f"through `update` (docs/streaming.md). " + (about or ""))
+        cards[row] = {"class": spec.cls if spec else None, "code": spec.code if spec else None,
+                      "params": dict(spec.params) if spec else {}, "about": about.strip() if about else about,
+                      "protocol": "streaming" if stream else "static", "stream": stream}
     return cards
