@@ -24,7 +24,7 @@ from benchmark import significance as S
 from benchmark.errors import BenchmarkError, DataError
 from benchmark.io import log, run_folder, write_json_atomic
 from benchmark.metrics import MetricInputError
-from benchmark.params import Params, as_params
+from benchmark.params import Params, as_params, split_row
 from benchmark.tasks import get_task
 from benchmark.tasks.scoring import MetricPlan
 
@@ -231,7 +231,9 @@ def compare_runs(runs_root: Path, dataset: str, task: str, models: list[str], re
     if uses_oracle(runs_root, dataset, task, reference):
         raise BenchmarkError(f"params.yaml: the {task} reference {reference} declares uses_oracle: a model that "
                              "reads the simulator's truth is a reference row, never the reference")
-    unranked = set(unranked) | {m for m in others if uses_oracle(runs_root, dataset, task, m)}
+    listed = set(unranked)  # a listed model's streaming rows are unranked too
+    unranked = {m for m in others
+                if m in listed or split_row(m)[0] in listed or uses_oracle(runs_root, dataset, task, m)}
     ref_ok, ref_err = _ok_runs(runs_root, dataset, task, reference, seeds)
     if not ref_ok:
         why = "; ".join(ref_err) if ref_err else "no run found"

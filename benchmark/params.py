@@ -131,7 +131,7 @@ class TaskPlan:
 
     models: tuple[str, ...]
     reference: str
-    rows: tuple[str, ...] = ()
+    rows: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -219,7 +219,7 @@ def _streams(name: str, block: Mapping) -> tuple[str, ...]:
         if stream is not None:
             raise BenchmarkError(f"params.yaml: models.{name} has a stream but no 'protocol: streaming'")
         return ()
-    streams = [stream] if isinstance(stream, str) else list(stream or [])
+    streams = [stream] if isinstance(stream, str) else list(stream) if isinstance(stream, list) else []
     bad = [s for s in streams if s not in STREAMS]
     if not streams or bad:
         raise BenchmarkError(f"params.yaml: models.{name}.stream = {stream!r}: protocol streaming needs a stream "
@@ -248,6 +248,10 @@ def _tasks(raw: Mapping, models: Mapping[str, ModelSpec]) -> dict[str, TaskPlan]
         if not (isinstance(spec, Mapping) and spec.get("reference") and isinstance(spec.get("models"), list)):
             raise BenchmarkError(f"params.yaml: tasks.{task} needs 'models: [...]' and 'reference: <model>'")
         listed = tuple(str(m) for m in spec["models"])
+        named_rows = [m for m in (*listed, str(spec["reference"])) if "@" in m]
+        if named_rows:
+            raise BenchmarkError(f"params.yaml: tasks.{task} names the row '{named_rows[0]}': list the model; its "
+                                 "streaming rows follow from its protocol and stream")
         rows = tuple(r for m in dict.fromkeys(listed) for r in (models[m].rows if m in models else (m,)))
         out[task] = TaskPlan(listed, str(spec["reference"]), rows)
     return {t: out[t] for t in TASKS if t in out}

@@ -22,18 +22,27 @@ from benchmark.streaming import FLAGS, KEYS, LABELS, TICK_MS, reveal_inputs, sch
 def revealed_frame(revelations: pd.DataFrame, ex: dict[str, np.ndarray], flag: str) -> pd.DataFrame:
     """A schedule as a model receives it: one row per (sample, reveal time, flag) with the sample's keys
     (`sample_id, user_id, streamer_id, live_id, ts`), one column per label (NaN where this row reveals
-    another), `reveal_ts` and the flag, in reveal order. `ex`: the exposures' columns (`reveal_inputs`)."""
+    another), `reveal_ts` and the flag, in reveal order. A label revealed more than once at the same time
+    (two likes snapped to a session's end) takes one more row per repeat, so every positive arrives.
+    `ex`: the exposures' columns (`reveal_inputs`)."""
     sid, rts = revelations["sample_id"].to_numpy(), revelations["reveal_ts"].to_numpy()
     f = revelations[flag].to_numpy(bool)
-    order = np.lexsort((f, sid, rts))
-    sid, rts, f = sid[order], rts[order], f[order]
-    label, value = revelations["label"].to_numpy()[order], revelations["value"].to_numpy()[order]
+    label, value = revelations["label"].to_numpy(), revelations["value"].to_numpy()
+    code = pd.factorize(label)[0]
+    order = np.lexsort((code, f, sid, rts))
+    sid, rts, f, code, label, value = sid[order], rts[order], f[order], code[order], label[order], value[order]
+    starts = np.ones(sid.size, bool)
+    starts[1:] = (sid[1:] != sid[:-1]) | (rts[1:] != rts[:-1]) | (f[1:] != f[:-1]) | (code[1:] != code[:-1])
+    at = np.arange(sid.size)
+    repeat = at - np.maximum.accumulate(np.where(starts, at, 0))  # 0 for a label's first revelation here
+    order = np.lexsort((repeat, f, sid, rts))
+    sid, rts, f, repeat, label, value = sid[order], rts[order], f[order], repeat[order], label[order], value[order]
     new = np.ones(sid.size, bool)
-    new[1:] = (sid[1:] != sid[:-1]) | (rts[1:] != rts[:-1]) | (f[1:] != f[:-1])
+    new[1:] = (sid[1:] != sid[:-1]) | (rts[1:] != rts[:-1]) | (f[1:] != f[:-1]) | (repeat[1:] != repeat[:-1])
     group, first = np.cumsum(new) - 1, np.flatnonzero(new)
     by_sample = np.argsort(ex["sample_id"], kind="stable")
-    at = by_sample[np.searchsorted(ex["sample_id"], sid[first], sorter=by_sample)]
-    out = pd.DataFrame({k: np.asarray(ex[k])[at] for k in KEYS})
+    pos = by_sample[np.searchsorted(ex["sample_id"], sid[first], sorter=by_sample)]
+    out = pd.DataFrame({k: np.asarray(ex[k])[pos] for k in KEYS})
     for name in LABELS:
         column = np.full(first.size, np.nan)
         mine = label == name

@@ -11,10 +11,13 @@ import copy
 import json
 import random
 import resource
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -191,35 +194,50 @@ def run_one(dataset: str, task: str, model: ModelSpec, seed: int, data_root: Pat
         try:
             fitted = _fit(dataset, task, model, seed, data_root, task_dir, work, threads, quiet, base)
         except Exception as e:  # noqa: BLE001 - a failing model fails its own runs, never the pipeline
-            fitted = e
-        # copied before the static row predicts anything: each stream starts from the fit itself
+            fitted, fit_traceback = e, traceback.format_exc()
+        # taken before the static row predicts anything: each stream starts from the fit itself, its object
+        # and the files it left in its work directory, and no row sees what another row did
         copies = {stream: _online_copy(fitted) for stream in model.streams}
-        for row in model.rows:
-            stream = split_row(row)[1]
-            record = {**base, "model": row, "metrics": {}, "fit": dict(base["fit"])}
-            if stream:
-                record.update(protocol="streaming", stream=stream, fit_shared_with=model.name)
-            with atomic_dir(run_folder(runs_root, dataset, task, row) / f"seed{seed}") as tmp:
-                try:
-                    if stream is None:
-                        _static_row(_ok(fitted), spec, task_dir, record, tmp)
-                    else:
-                        seed_everything(seed, threads)
-                        _streaming_row(replace(_ok(fitted), instance=_ok(copies[stream])), spec, task_dir,
-                                       data_root, dataset, stream, record, tmp, quiet)
-                except Exception as e:  # noqa: BLE001 - a failing model fails its own run, never the pipeline
-                    record["status"] = "failed"
-                    record["error"] = f"{type(e).__name__}: {e}"
-                    (tmp / "traceback.txt").write_text(traceback.format_exc())
-                    log(quiet, f"run {dataset}/{task}/{row}/seed{seed}: FAILED: {record['error']}")
-                record["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                (tmp / "metrics.json").write_text(json.dumps(record, indent=1, default=float))
-            records.append(record)
+        snapshot = _snapshot(work) if copies and not isinstance(fitted, Exception) else None
+        try:
+            for row in model.rows:
+                stream = split_row(row)[1]
+                record = {**base, "model": row, "metrics": {}, "fit": dict(base["fit"])}
+                if stream:
+                    record.update(protocol="streaming", stream=stream, fit_shared_with=model.name)
+                with (atomic_dir(run_folder(runs_root, dataset, task, row) / f"seed{seed}") as tmp,
+                      sandbox(start_from=snapshot) if stream else nullcontext(work) as row_work):
+                    try:
+                        if stream is None:
+                            _static_row(_ok(fitted), spec, task_dir, record, tmp)
+                        else:
+                            seed_everything(seed, threads)
+                            f = _ok(fitted)
+                            f = replace(f, instance=_ok(copies[stream]), ctx=replace(f.ctx, work_dir=row_work))
+                            _streaming_row(f, spec, task_dir, data_root, dataset, stream, record, tmp, quiet)
+                    except Exception as e:  # noqa: BLE001 - a failing model fails its own run, never the pipeline
+                        record["status"] = "failed"
+                        record["error"] = f"{type(e).__name__}: {e}"
+                        (tmp / "traceback.txt").write_text(fit_traceback if e is fitted else traceback.format_exc())
+                        log(quiet, f"run {dataset}/{task}/{row}/seed{seed}: FAILED: {record['error']}")
+                    record["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                    (tmp / "metrics.json").write_text(json.dumps(record, indent=1, default=float))
+                records.append(record)
+        finally:
+            if snapshot is not None:
+                shutil.rmtree(snapshot, ignore_errors=True)
     return records
 
 
+def _snapshot(work: Path) -> Path:
+    """A copy of the fit's work directory beside it (outside the model's folders), for the streaming rows."""
+    out = Path(tempfile.mkdtemp(prefix="klb-fit-", dir=work.parent))
+    shutil.copytree(work, out, dirs_exist_ok=True)
+    return out
+
+
 def _ok(value):
-    """The value, or the exception it holds raised again (with its original traceback)."""
+    """The value, or the exception it holds raised again."""
     if isinstance(value, Exception):
         raise value
     return value
@@ -262,8 +280,10 @@ def _online_copy(fitted: Fitted | Exception) -> Baseline | Exception:
     if not learns_online(type(fitted.instance)):
         return ModelError(f"{type(fitted.instance).__name__} has protocol: streaming in params.yaml but no "
                           "update method: it has nothing to learn from the revealed labels (docs/streaming.md)")
+    ctx = fitted.ctx  # what the harness handed over is shared, never copied (a model may keep a reference)
+    shared = {id(x): x for x in (ctx, ctx.features, ctx.oracle, fitted.features) if x is not None}
     try:
-        return copy.deepcopy(fitted.instance)
+        return copy.deepcopy(fitted.instance, memo=shared)
     except Exception as e:  # noqa: BLE001 - reported as the model's own failure
         return ModelError(f"the fitted model cannot be copied for its streaming rows (copy.deepcopy: {e})")
 

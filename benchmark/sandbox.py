@@ -17,15 +17,18 @@ from pathlib import Path
 
 
 @contextmanager
-def sandbox() -> Iterator[Path]:
-    """Yield a fresh folder that is the cwd and the temp dir (TMPDIR, tempfile) while the block runs.
+def sandbox(start_from: Path | None = None) -> Iterator[Path]:
+    """Yield a fresh folder that is the cwd and the temp dir (TMPDIR, tempfile) while the block runs;
+    `start_from`: a folder whose contents it starts with (a fit's work directory, for a streaming row).
 
     Relative entries of sys.path (the '' of `python -m`, a relative PYTHONPATH) are made absolute for the
     block, so the model's own modules still import. Everything is restored and the folder removed
     afterwards, also on error.
     """
     root = Path(tempfile.mkdtemp(prefix="klb-run-")).resolve()
-    (root / "tmp").mkdir()
+    if start_from is not None:
+        shutil.copytree(start_from, root, dirs_exist_ok=True)
+    (root / "tmp").mkdir(exist_ok=True)
     old_cwd, old_env, old_tempdir, old_path = os.getcwd(), os.environ.get("TMPDIR"), tempfile.tempdir, sys.path[:]
     sys.path[:] = [os.path.abspath(p) for p in sys.path]
     os.chdir(root)

@@ -42,9 +42,10 @@ def reveal_inputs(processed: Path, period: tuple[int, int]) -> tuple[dict[str, n
              "click_sample_id": ev["click_sample_id"].to_numpy()})
 
 
-def next_tick(ts: np.ndarray) -> np.ndarray:
-    """The end of the 30-second tick holding each timestamp (ticks start at the epoch, so at midnights)."""
-    return (np.asarray(ts, np.int64) // TICK_MS + 1) * TICK_MS
+def tick_end(ts: np.ndarray) -> np.ndarray:
+    """The last millisecond of the 30-second tick holding each timestamp (ticks start at the epoch, so at
+    midnights): a negative revealed then reaches `update` with its tick's clicks, after the tick was scored."""
+    return (np.asarray(ts, np.int64) // TICK_MS + 1) * TICK_MS - 1
 
 
 def _rows(sample_id: np.ndarray, label: str, value, reveal_ts: np.ndarray, first_only) -> pd.DataFrame:
@@ -73,7 +74,7 @@ def moment_schedule(ex: Mapping[str, np.ndarray], events: Mapping[str, np.ndarra
     click = np.asarray(ex["click"]) == 1
     watch = np.asarray(ex["watch_ms"], np.int64)
     neg = ~click
-    parts = [_rows(sid[neg], label, 0.0, next_tick(ts[neg]), False) for label in BINARY]
+    parts = [_rows(sid[neg], label, 0.0, tick_end(ts[neg]), False) for label in BINARY]
     c_sid, c_ts, c_end, c_watch = sid[click], ts[click], end[click], watch[click]
     parts.append(_rows(c_sid, "click", 1.0, c_ts, True))
     long = c_watch >= long_view_ms

@@ -9,6 +9,7 @@ import pytest
 
 from benchmark.errors import BenchmarkError
 from benchmark.interface import Baseline, load_class, registered_models
+from benchmark.params import parse_params
 from benchmark.runner import run_model_stage
 from tests.example_submission.recency_model import RecencyModel
 
@@ -51,6 +52,7 @@ def test_params_block_needs_a_class():
     ({"protocol": "streaming", "stream": ["moment", "hourly"]}, "from moment, fast_slow"),
     ({"stream": "moment"}, "has a stream but no 'protocol: streaming'"),
     ({"streams": "moment"}, "unknown key\\(s\\) streams"),
+    ({"protocol": "streaming", "stream": {"moment": 1}}, "needs a stream or a list"),
 ])
 def test_a_streaming_block_that_cannot_work_is_one_clear_error(block, words):
     with pytest.raises(BenchmarkError, match=words):
@@ -63,6 +65,9 @@ def test_a_streaming_model_gives_a_row_per_stream_and_no_name_may_hold_the_separ
     assert spec.streams == ("moment", "fast_slow") and spec.rows == ("M", "M@moment", "M@fast_slow")
     with pytest.raises(BenchmarkError, match="'@' is reserved"):
         registered_models({"models": {"M@x": {"class": EXAMPLE}}})
+    with pytest.raises(BenchmarkError, match="names the row 'M@moment': list the model"):
+        parse_params({"models": {"M": {"class": EXAMPLE, "protocol": "streaming", "stream": "moment"}},
+                      "tasks": {"ctr": {"models": ["M@moment"], "reference": "M"}}})
 
 
 def test_run_stage_writes_run_directories(tiny_data, tmp_path):

@@ -4,6 +4,8 @@ user's click) gains nothing, while one that learns from other samples online doe
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -12,7 +14,7 @@ import pytest
 from benchmark.interface import Baseline, Candidates, Context
 from benchmark.io import run_folder
 from benchmark.params import ModelSpec
-from benchmark.replay import gather, period_stream, replay
+from benchmark.replay import gather, period_stream, replay, revealed_frame
 from benchmark.runner import run_one, split_periods
 from benchmark.streaming import LABELS, TICK_MS
 
@@ -22,15 +24,21 @@ BOTH = ("moment", "fast_slow")
 
 class RemembersSamples(Baseline):
     """Scores a sample by its own revealed click, a query by the streamer its user was revealed clicking at
-    that very time: a leak if the replay ever revealed a sample's label before scoring it."""
+    that very time: a leak if the replay ever revealed a sample's label before scoring it. It also leaves
+    what it saw in its work directory and reads it back when it starts scoring: a leak if one row's replay
+    could hand its labels to the next."""
 
     tasks = ("ctr", "topk")
 
     def fit(self, train, valid, ctx):
         self.seen = np.full(1 << 20, 0.5)   # by sample_id (tiny's ids are below 2**20)
         self.clicked = pd.Series(dtype=float)
+        self.updates = 0
 
     def predict(self, test: pd.DataFrame, ctx: Context) -> np.ndarray:
+        left = Path(ctx.work_dir) / "seen.npy"
+        if self.updates == 0 and left.exists():
+            self.seen = np.load(left)
         return self.seen[test["sample_id"].to_numpy()]
 
     def score_candidates(self, queries: pd.DataFrame, candidates: Candidates, ctx: Context) -> np.ndarray:
@@ -41,6 +49,9 @@ class RemembersSamples(Baseline):
     def update(self, revealed: pd.DataFrame, ctx: Context) -> None:
         known = revealed[revealed["click"].notna()]
         self.seen[known["sample_id"].to_numpy()] = known["click"].to_numpy()
+        self.updates += 1
+        if self.updates % 500 == 0:
+            np.save(Path(ctx.work_dir) / "seen.npy", self.seen)
         if ctx.task == "topk":
             c = known[known["click"] == 1]
             key = pd.MultiIndex.from_arrays([c["user_id"].to_numpy(), c["ts"].to_numpy(), c["streamer_id"].to_numpy()])
@@ -68,6 +79,25 @@ class Frozen(RecentStreamerClicks):
     """Declared streaming in a test, but without an update method."""
 
     update = Baseline.update
+
+
+class CountsCalls(Frozen):
+    """Scores every row with how many times it predicted before: 0 on a copy taken before any prediction."""
+
+    def fit(self, train, valid, ctx):
+        self.calls = 0
+
+    def predict(self, test: pd.DataFrame, ctx: Context) -> np.ndarray:
+        self.calls += 1
+        return np.full(len(test), self.calls - 1.0)
+
+    def update(self, revealed: pd.DataFrame, ctx: Context) -> None:
+        """Learns nothing, but is an update."""
+
+
+class FailsFit(CountsCalls):
+    def fit(self, train, valid, ctx):
+        raise RuntimeError("planted fit failure")
 
 
 def _run(task: str, name: str, tiny_data, runs, streams=BOTH) -> dict[str, dict]:
@@ -126,6 +156,24 @@ def test_a_streaming_row_without_update_fails_alone(tiny_data, tmp_path):
     assert recs["Frozen@moment"]["status"] == "failed" and "no update method" in recs["Frozen@moment"]["error"]
 
 
+def test_a_failed_fit_fails_every_row_of_it(tiny_data, tmp_path):
+    recs = _run("ctr", "FailsFit", tiny_data, tmp_path)
+    assert [r["status"] for r in recs.values()] == ["failed"] * 3
+    assert all(r["error"] == "RuntimeError: planted fit failure" for r in recs.values())
+    assert "planted fit failure" in (run_folder(tmp_path, DATASET, "ctr", "FailsFit@fast_slow") / "seed0" /
+                                     "traceback.txt").read_text()
+
+
+def test_each_stream_starts_from_the_fit_not_from_the_static_rows_predictions(tiny_data, tmp_path):
+    recs = _run("ctr", "CountsCalls", tiny_data, tmp_path, ("moment",))
+    assert recs["CountsCalls@moment"]["status"] == "ok"
+    assert (_scores(tmp_path, "ctr", "CountsCalls")["score"] == 0).all()      # one call for the whole test split
+    replayed = _scores(tmp_path, "ctr", "CountsCalls@moment").merge(
+        pq.read_table(tiny_data / "tasks" / DATASET / "ctr" / "test.parquet", columns=["sample_id", "ts"]).to_pandas())
+    first_tick = replayed["ts"] // TICK_MS == replayed["ts"].min() // TICK_MS
+    assert (replayed.loc[first_tick, "score"] == 0).all() and replayed["score"].max() > 100
+
+
 def test_revealed_rows_carry_keys_every_label_and_the_flag(tiny_data):
     test = split_periods(tiny_data, DATASET)["test"]
     for stream, flag in (("moment", "first_only"), ("fast_slow", "slow")):
@@ -138,13 +186,28 @@ def test_revealed_rows_carry_keys_every_label_and_the_flag(tiny_data):
 
 
 def test_replay_predicts_each_tick_before_revealing_it():
-    """Planted: samples at 5 s and 25 s of tick 0 and at 31 s; the 5 s sample's label is revealed at 6 s."""
-    ts = np.array([25_000, 5_000, 31_000])
-    revealed = pd.DataFrame({"sample_id": [1], "reveal_ts": [6_000]})
+    """Planted: samples at 5 s and 25 s of tick 0, at exactly 30 s and at 31 s; the 5 s sample's label is
+    revealed at 6 s, the 30 s sample's at its own millisecond, the boundary of tick 1."""
+    ts = np.array([25_000, 5_000, 31_000, 30_000])
+    revealed = pd.DataFrame({"sample_id": [1, 3], "reveal_ts": [6_000, 30_000]})
     events: list = []
     stats = replay(ts, revealed, lambda pos: events.append(("predict", sorted(pos.tolist()))),
                    lambda rows: events.append(("update", rows["sample_id"].tolist())))
-    assert events == [("predict", [0, 1]), ("update", [1]), ("predict", [2])]
-    assert stats["ticks"] == 2 and stats["update_calls"] == 1 and TICK_MS == 30_000
+    assert events == [("predict", [0, 1]), ("update", [1]), ("predict", [2, 3]), ("update", [3])]
+    assert stats["ticks"] == 2 and stats["update_calls"] == 2 and TICK_MS == 30_000
     parts = [(np.array([1, 0]), np.array([0.1, 0.2])), (np.array([2]), np.array([0.3]))]
     assert gather(parts, 3).tolist() == [0.2, 0.1, 0.3]
+
+
+def test_every_positive_arrives_even_two_at_the_same_time():
+    """Planted: a first like at 100 ms; at the session's end (200 ms) two more likes snapped there and the
+    comment negative: three rows, the repeated like on a row of its own."""
+    revelations = pd.DataFrame({"sample_id": [7, 7, 7, 7], "label": ["like", "like", "like", "comment"],
+                                "value": [1.0, 1.0, 1.0, 0.0], "reveal_ts": [100, 200, 200, 200],
+                                "first_only": [True, False, False, False]})
+    ex = {"sample_id": np.array([7]), "user_id": np.array([1]), "streamer_id": np.array([2]),
+          "live_id": np.array([3]), "ts": np.array([50])}
+    rows = revealed_frame(revelations, ex, "first_only")
+    assert rows[["reveal_ts", "first_only", "like", "comment"]].fillna(-1).values.tolist() == [
+        [100, True, 1.0, -1], [200, False, 1.0, 0.0], [200, False, 1.0, -1]]
+    assert (rows["user_id"] == 1).all() and rows["like"].sum() == 3

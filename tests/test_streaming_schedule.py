@@ -13,8 +13,8 @@ from benchmark.streaming import (
     TICK_MS,
     fast_slow_schedule,
     moment_schedule,
-    next_tick,
     reveal_inputs,
+    tick_end,
 )
 
 T = 1_747_929_600_000 + 7 * TICK_MS + 4_000   # inside a tick of the test period
@@ -56,10 +56,11 @@ def test_moment_reveals_each_label_when_it_is_known(moment):
 
 
 def test_a_negative_exposure_is_revealed_at_the_end_of_its_tick(moment):
-    tick_end = int(next_tick(EX["ts"][2:3])[0])
-    assert tick_end > T + 6 * S and (tick_end - (T + 6 * S)) <= TICK_MS and tick_end % TICK_MS == 0
+    end = int(tick_end(EX["ts"][2:3])[0])
+    assert end > T + 6 * S and (end - (T + 6 * S)) < TICK_MS and (end + 1) % TICK_MS == 0
+    assert end // TICK_MS == (T + 6 * S) // TICK_MS   # in the exposure's own tick: delivered with its clicks
     for label in ("click", "long_view", "like", "comment", "gift"):
-        assert _rows(moment, 3, label) == [(0.0, tick_end - (T + 6 * S))]
+        assert _rows(moment, 3, label) == [(0.0, end - (T + 6 * S))]
     assert not _rows(moment, 3, "watch_s")
 
 

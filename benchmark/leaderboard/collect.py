@@ -24,6 +24,7 @@ SCHEMA_VERSION = 1
 PACKAGES = ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "torch", "dvc", "matplotlib", "tabulate")
 RUN_FIELDS = ("train_seconds", "predict_seconds", "predict_rows_per_second", "n_params", "device",
               "peak_memory_mb", "threads", "n_test", "uses_oracle", "learned", "n_train", "fit", "valid_metrics")
+STREAM_FIELDS = ("protocol", "stream", "fit_shared_with", "replay")  # a streaming row's (docs/streaming.md)
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -36,6 +37,7 @@ def _run_record(dataset: str, task: str, model: str, seed: int, folder: Path) ->
         rec["error"] = str(raw.get("error") or "failed without an error message")
     rec["metrics"] = dict(raw.get("metrics") or {})
     rec.update({k: raw.get(k) for k in RUN_FIELDS})
+    rec.update({k: raw[k] for k in STREAM_FIELDS if k in raw})
     return rec
 
 
@@ -43,7 +45,9 @@ def reference_rows(params: Params, runs: list[dict]) -> list[str]:
     """Rows shown but never ranked: params' `leaderboard.unranked` plus every model whose runs declare
     uses_oracle (that declaration alone makes a reference row; params cannot undo it)."""
     declared = [r["model"] for r in runs if r.get("uses_oracle")]
-    return list(dict.fromkeys([*params.leaderboard.unranked, *declared]))
+    unranked = params.leaderboard.unranked  # a listed model's streaming rows too
+    streamed = [r for plan in params.tasks.values() for r in plan.rows if split_row(r)[0] in unranked]
+    return list(dict.fromkeys([*unranked, *streamed, *declared]))
 
 
 def collect_runs(runs_root: Path, dataset: str, params: Params | Mapping) -> list[dict]:
