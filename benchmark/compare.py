@@ -62,6 +62,11 @@ def read_metrics(path: Path) -> dict:
         raise DataError(str(path), f"unreadable metrics.json ({e})") from None
 
 
+def listed_unranked(row: str, unranked: Iterable[str]) -> bool:
+    """Whether params' `leaderboard.unranked` lists this row or its model (a model's streaming rows follow it)."""
+    return row in unranked or split_row(row)[0] in unranked
+
+
 def uses_oracle(runs_root: Path, dataset: str, task: str, model: str) -> bool:
     """Whether a model's runs declare uses_oracle (then it is a reference row whatever params say)."""
     return any(read_metrics(d / "metrics.json").get("uses_oracle")
@@ -231,9 +236,7 @@ def compare_runs(runs_root: Path, dataset: str, task: str, models: list[str], re
     if uses_oracle(runs_root, dataset, task, reference):
         raise BenchmarkError(f"params.yaml: the {task} reference {reference} declares uses_oracle: a model that "
                              "reads the simulator's truth is a reference row, never the reference")
-    listed = set(unranked)  # a listed model's streaming rows are unranked too
-    unranked = {m for m in others
-                if m in listed or split_row(m)[0] in listed or uses_oracle(runs_root, dataset, task, m)}
+    unranked = {m for m in others if listed_unranked(m, unranked) or uses_oracle(runs_root, dataset, task, m)}
     ref_ok, ref_err = _ok_runs(runs_root, dataset, task, reference, seeds)
     if not ref_ok:
         why = "; ".join(ref_err) if ref_err else "no run found"

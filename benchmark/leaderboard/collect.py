@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from benchmark.compare import json_clean, read_metrics, run_dirs
+from benchmark.compare import json_clean, listed_unranked, read_metrics, run_dirs
 from benchmark.errors import DataError
 from benchmark.io import run_folder
 from benchmark.params import Params, TaskPlan, as_params, parse_dataset, split_row
@@ -45,9 +45,9 @@ def reference_rows(params: Params, runs: list[dict]) -> list[str]:
     """Rows shown but never ranked: params' `leaderboard.unranked` plus every model whose runs declare
     uses_oracle (that declaration alone makes a reference row; params cannot undo it)."""
     declared = [r["model"] for r in runs if r.get("uses_oracle")]
-    unranked = params.leaderboard.unranked  # a listed model's streaming rows too
-    streamed = [r for plan in params.tasks.values() for r in plan.rows if split_row(r)[0] in unranked]
-    return list(dict.fromkeys([*unranked, *streamed, *declared]))
+    unranked = params.leaderboard.unranked
+    listed = [r for plan in params.tasks.values() for r in plan.rows if listed_unranked(r, unranked)]
+    return list(dict.fromkeys([*unranked, *listed, *declared]))
 
 
 def collect_runs(runs_root: Path, dataset: str, params: Params | Mapping) -> list[dict]:
