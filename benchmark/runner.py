@@ -328,9 +328,7 @@ def _streaming_row(f: Fitted, spec: Task, task_dir: Path, data_root: Path, datas
             parts.append((pos, predict_rows(f.instance, spec, rows, f.features, f.periods, f.ctx)))
 
     def update(rows: pd.DataFrame) -> None:
-        clock = RowsClock.of_rows(*(rows[c].to_numpy() for c in ("user_id", "streamer_id", "live_id", "ts",
-                                                                  "sample_id")))
-        f.instance.update(rows, replace(f.ctx, features=FeatureView(f.features, f.periods, clock)))
+        f.instance.update(rows, replace(f.ctx, features=rows_view(f.features, f.periods, rows)))
 
     t0 = time.perf_counter()
     with threadpool_limits(limits=f.threads):
@@ -372,9 +370,15 @@ def predict_rows(model: Baseline, spec: Task, rows: pd.DataFrame, features: Feat
                  ctx: Context) -> np.ndarray | pd.DataFrame:
     """The model's checked scores for a split's rows, handed over without labels through a view that
     answers only for those rows."""
-    clock = RowsClock.of_rows(*(rows[c].to_numpy() for c in ("user_id", "streamer_id", "live_id", "ts", "sample_id")))
-    out = model.predict(rows[KEY_COLUMNS].copy(), replace(ctx, features=FeatureView(features, periods, clock)))
+    out = model.predict(rows[KEY_COLUMNS].copy(), replace(ctx, features=rows_view(features, periods, rows)))
     return spec.check_output(out, len(rows))
+
+
+def rows_view(features: FeatureStore, periods: dict, rows: pd.DataFrame) -> FeatureView:
+    """The feature view that answers only for these rows (their user, streamer and room at their own time,
+    and their sample ids): what predict gets for the rows it scores, and update for the rows revealed."""
+    clock = RowsClock.of_rows(*(rows[c].to_numpy() for c in ("user_id", "streamer_id", "live_id", "ts", "sample_id")))
+    return FeatureView(features, periods, clock)
 
 
 def _task_meta(task_dir: Path) -> dict:
