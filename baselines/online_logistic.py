@@ -13,8 +13,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from baselines.tabular import expanding_rates, repeat_features
-from benchmark.interface import Baseline, Context, moment_column
+from baselines.tabular import expanding_rates, moment_counts, repeat_features
+from benchmark.interface import Baseline, Context
 
 BUCKETS = 1 << 16  # hashed per-user and per-streamer biases: what online updates move the most
 LOGGED = 1 << 18   # slots of the feature log: sample_id % LOGGED (an overwritten slot is recomputed)
@@ -24,15 +24,12 @@ def dense_features(rows: pd.DataFrame, view) -> np.ndarray:
     """Known strictly before each row's time: the room's moment context and recent engagement."""
     users, streamers = rows["user_id"].to_numpy(), rows["streamer_id"].to_numpy()
     live, ts = rows["live_id"].to_numpy(), rows["ts"].to_numpy()
-    moment = view.moment(live, ts)
-    cols = [np.log1p(moment[moment_column(q, w)]) for q in ("entries", "comments", "likes", "gifts")
-            for w in (*view.windows_s, None)]
+    *cols, room_age = moment_counts(view, live, ts)
     s = expanding_rates(view, "streamer_id", streamers, ts, "s")
     u = expanding_rates(view, "user_id", users, ts, "u")
     pair = repeat_features(view, users, streamers, ts)
     cols += [np.log1p(s["s_exposures"]), s["s_ctr"], np.log1p(u["u_exposures"]), u["u_ctr"],
-             np.log1p(pair["pair_clicks"]), pair["pair_log_hours_since"],
-             np.log1p(np.nan_to_num(view.room_age_s(live, ts), nan=0.0).clip(0))]
+             np.log1p(pair["pair_clicks"]), pair["pair_log_hours_since"], room_age]
     return np.stack(cols, axis=1).astype(np.float32)
 
 
@@ -53,8 +50,8 @@ class LogisticNet(nn.Module):
         return z + self.user(user).squeeze(1) + self.streamer(streamer).squeeze(1)
 
 
-def _ids(rows: pd.DataFrame) -> tuple[torch.Tensor, torch.Tensor]:
-    return tuple(torch.as_tensor(rows[c].to_numpy() % BUCKETS) for c in ("user_id", "streamer_id"))
+def _ids(rows: pd.DataFrame, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    return tuple(torch.as_tensor(rows[c].to_numpy() % BUCKETS, device=device) for c in ("user_id", "streamer_id"))
 
 
 class OnlineLogistic(Baseline):
@@ -69,22 +66,24 @@ class OnlineLogistic(Baseline):
         super().__init__(epochs=epochs, batch_size=batch_size, lr=lr, online_lr=online_lr)
         self.log: dict = {}
 
-    def _logits(self, x: np.ndarray, rows: pd.DataFrame) -> torch.Tensor:
-        return self.net(torch.as_tensor(x), *_ids(rows))
+    def _logits(self, x: np.ndarray, rows: pd.DataFrame, device: str) -> torch.Tensor:
+        return self.net(torch.as_tensor(x, device=device), *_ids(rows, device))
 
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame, ctx: Context) -> None:
+        dev = ctx.device
         x = dense_features(train, ctx.features)
-        self.net = LogisticNet(x.shape[1], x.mean(0), x.std(0) + 1e-6)
+        self.net = LogisticNet(x.shape[1], x.mean(0), x.std(0) + 1e-6).to(dev)
         self.online = torch.optim.SGD(self.net.parameters(), lr=self.params["online_lr"])
         opt = torch.optim.Adam(self.net.parameters(), lr=self.params["lr"])
-        x, (u, s) = torch.as_tensor(x), _ids(train)
-        y = torch.as_tensor(train["click"].to_numpy(), dtype=torch.float32)
-        yv = torch.as_tensor(valid["click"].to_numpy(), dtype=torch.float32)
-        xv, (uv, sv) = torch.as_tensor(dense_features(valid, ctx.features)), _ids(valid)
+        x, (u, s) = torch.as_tensor(x, device=dev), _ids(train, dev)
+        y = torch.as_tensor(train["click"].to_numpy(), dtype=torch.float32, device=dev)
+        yv = torch.as_tensor(valid["click"].to_numpy(), dtype=torch.float32, device=dev)
+        xv, (uv, sv) = torch.as_tensor(dense_features(valid, ctx.features), device=dev), _ids(valid, dev)
         gen = torch.Generator().manual_seed(ctx.seed)
         best, best_state, losses = np.inf, None, []
         for _ in range(self.params["epochs"]):
             for batch in torch.randperm(len(y), generator=gen).split(self.params["batch_size"]):
+                batch = batch.to(dev)
                 loss = nn.functional.binary_cross_entropy_with_logits(self.net(x[batch], u[batch], s[batch]), y[batch])
                 opt.zero_grad()
                 loss.backward()
@@ -105,7 +104,7 @@ class OnlineLogistic(Baseline):
         slot = test["sample_id"].to_numpy() % LOGGED
         self.logged_id[slot], self.logged_x[slot] = test["sample_id"].to_numpy(), x
         with torch.no_grad():
-            return torch.sigmoid(self._logits(x, test)).numpy().astype(np.float64)
+            return torch.sigmoid(self._logits(x, test, ctx.device)).cpu().numpy().astype(np.float64)
 
     def update(self, revealed: pd.DataFrame, ctx: Context) -> None:
         rows = revealed[revealed["click"].notna()]
@@ -116,8 +115,8 @@ class OnlineLogistic(Baseline):
         missing = self.logged_id[sid % LOGGED] != sid
         if missing.any():
             x[missing] = dense_features(rows[missing], ctx.features)
-        y = torch.as_tensor(rows["click"].to_numpy(), dtype=torch.float32)
-        loss = nn.functional.binary_cross_entropy_with_logits(self._logits(x, rows), y)
+        y = torch.as_tensor(rows["click"].to_numpy(), dtype=torch.float32, device=ctx.device)
+        loss = nn.functional.binary_cross_entropy_with_logits(self._logits(x, rows, ctx.device), y)
         self.online.zero_grad()
         loss.backward()
         self.online.step()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from benchmark.features.moment import moment_column
+
 SMOOTH = 20.0  # pseudo-exposures pulling a sparse streamer's rates towards the global rate
 
 TIME_COLUMNS = ["hour", "dow", "peak", "room_age_s"]
@@ -30,6 +32,15 @@ def expanding_rates(store, field: str, values: np.ndarray, ts: np.ndarray, prefi
     out[f"{prefix}_log_watch"] = np.log1p(_rate(e["watch_ms"] / 1000.0, e["revealed"], g["watch_ms"] / 1000.0 / g_rev))
     out[f"{prefix}_log_gift_value"] = np.log1p(_rate(e["gift_value"], e["revealed"], g["gift_value"] / g_rev))
     return out
+
+
+def moment_counts(view, live: np.ndarray, ts: np.ndarray) -> list[np.ndarray]:
+    """log1p of the room's entries, comments, likes and gifts in each trailing window and since it started,
+    then log1p of the room's age in seconds (0 when unknown): the room's state just before t."""
+    moment = view.moment(live, ts)
+    cols = [np.log1p(moment[moment_column(q, w)]) for q in ("entries", "comments", "likes", "gifts")
+            for w in (*view.windows_s, None)]
+    return cols + [np.log1p(np.nan_to_num(view.room_age_s(live, ts), nan=0.0).clip(0))]
 
 
 def repeat_features(store, users: np.ndarray, streamers: np.ndarray, ts: np.ndarray) -> dict[str, np.ndarray]:

@@ -2,7 +2,8 @@
 
 Like scikit-learn's check_estimator, but for the benchmark's contract: output shape, NaN, determinism
 over two runs with the same seed, leakage and kept state, and time. A model with `update` is checked
-under each stream too: its streaming rows go through the runner's own replay (docs/streaming.md).
+under each stream too: its streaming rows go through the runner's own replay (docs/streaming.md); a
+class with `shared_fit = True` also through one fit on every label for its tasks (docs/shared-fits.md).
 - Leakage, by prefix invariance: for several cut times T inside the test period (each the time of some
   test sample), every file a model could reach (raw, processed, features, task files) is rebuilt with
   everything known at or after T perturbed (`benchmark.perturb`); a model whose score moves for any
@@ -30,7 +31,7 @@ import pyarrow.parquet as pq
 from benchmark.features.view import local_time
 from benchmark.interface import learns_online, load_class
 from benchmark.io import log, run_folder
-from benchmark.params import STREAMS, ModelSpec, parse_params
+from benchmark.params import STREAMS, ModelSpec, SharedFit, parse_params
 from benchmark.perturb import perturb_release
 from benchmark.runner import run_one
 from benchmark.tasks import get_task
@@ -52,7 +53,7 @@ class Finding:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.verdict:4s}  {self.task:14s} {self.topic:13s} {self.message}"
+        return f"{self.verdict:4s}  {self.task:21s} {self.topic:13s} {self.message}"
 
 
 @dataclass(frozen=True)
@@ -218,9 +219,11 @@ def written(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]
 
 
 def check_model(spec: str, tasks: list[str] | None = None, data_root: Path | None = None,
-                quiet: bool = False, params: dict | None = None, streams: list[str] | None = None) -> list[Finding]:
+                quiet: bool = False, params: dict | None = None, streams: list[str] | None = None,
+                device: str = "auto") -> list[Finding]:
     """Run every check on every task the model supports (or those given), with `params` as the model's
-    params block; a model with `update` also under each stream (or those given); returns the findings."""
+    params block, on its device; a model with `update` also under each stream (or those given); returns
+    the findings."""
     cls = load_class(spec)
     tasks = list(tasks or cls.tasks)
     findings: list[Finding] = []
@@ -240,7 +243,7 @@ def check_model(spec: str, tasks: list[str] | None = None, data_root: Path | Non
             roots = _roots(data_root)
             before = snapshot(roots, [runs])
             model = ModelSpec("checked", spec, params=MappingProxyType(dict(params or {})),
-                              streams=tuple(streams or STREAMS) if learns_online(cls) else ())
+                              streams=tuple(streams or STREAMS) if learns_online(cls) else (), device=device)
             findings += _check_task(model, cls, task, data_root, cuts, runs, quiet)
             wrote = written(before, snapshot(roots, [runs]))
             findings.append(
@@ -249,7 +252,56 @@ def check_model(spec: str, tasks: list[str] | None = None, data_root: Path | Non
                         "to ctx.work_dir") if wrote else
                 Finding("PASS", task, "state", "wrote nothing outside its work directory"))
             log(quiet, f"check: {task}: {time.perf_counter() - started:.1f} s")
+        shared = tuple(t for t in tasks if t in cls.tasks)
+        if cls.shared_fit and shared:
+            before = snapshot(roots := _roots(data_root), [runs])
+            model = ModelSpec("checked", spec, params=MappingProxyType(dict(params or {})), device=device)
+            findings += _check_shared(model, cls, shared, data_root, cuts, runs, quiet)
+            wrote = written(before, snapshot(roots, [runs]))
+            findings.append(Finding("FAIL" if wrote else "PASS", "shared", "state",
+                                    f"the shared fit wrote {wrote[0]} outside its work directory" if wrote else
+                                    "wrote nothing outside its work directory"))
     return findings
+
+
+def _check_shared(model: ModelSpec, cls: type, tasks: tuple[str, ...], data_root: Path, cuts: list[Cut],
+                  runs: Path, quiet: bool) -> list[Finding]:
+    """The path a shared model's board rows come from (docs/shared-fits.md): one fit on every label for the
+    checked tasks, twice with seed 0 (each task's row must run, identically) and once per cut (no score at or
+    before a cut may move). A model under shared_with_input is checked without its input."""
+    from benchmark.shared_fit import run_shared
+
+    def run(root: Path, name: str) -> dict[str, tuple[dict, pd.DataFrame | None]]:
+        recs = run_shared(DATASET, SharedFit(name, tasks), replace(model, name=name), 0, root, runs, quiet=True)
+        return {r["task"]: (r, _keyed(run_folder(runs, DATASET, r["task"], name, shared=True) / "seed0", root,
+                                      r["task"])) for r in recs}
+
+    log(quiet, f"check: shared: two shared fits with seed 0 for {', '.join(tasks)}, then one per cut")
+    first, second = run(data_root, "shared-a"), run(data_root, "shared-b")
+    cut_runs = {cut.ts: run(cut.oracle_root if cls.uses_oracle else cut.root, f"shared-cut{cut.ts}") for cut in cuts}
+    out = []
+    for task in tasks:
+        where = f"{task} shared"
+        (rec, a), (rec_b, b) = first[task], second[task]
+        if rec["status"] != "ok" or rec_b["status"] != "ok":
+            out.append(Finding("FAIL", where, "crash", rec.get("error") or rec_b.get("error")))
+            continue
+        if b is None or not a.equals(b):
+            out.append(Finding("FAIL", where, "determinism", "two shared fits with the same seed gave different "
+                               "predictions: seed every random source from ctx.seed"))
+            continue
+        out.append(Finding("PASS", where, "determinism", f"one fit on every label (fit {rec['train_seconds']:.2f} s) "
+                           "predicted this task identically twice"))
+        moved = None
+        for cut in cuts:
+            crec, c = cut_runs[cut.ts][task]
+            moved = (f"the shared fit with everything at or after {local_time(cut.ts)} perturbed failed: "
+                     f"{crec.get('error')}" if crec["status"] != "ok" or c is None else first_moved(a, c, cut.ts, task))
+            if moved:
+                break
+        out.append(Finding("FAIL", where, "leakage", moved) if moved else
+                   Finding("PASS", where, "leakage", f"no score at or before a cut moved ({len(cuts)} cuts)"))
+    return out
 
 
 def _check_task(model: ModelSpec, cls: type, task: str, data_root: Path, cuts: list[Cut], runs: Path,
@@ -277,6 +329,8 @@ def _check_task(model: ModelSpec, cls: type, task: str, data_root: Path, cuts: l
             continue
         n = json.loads((run_dir / "metrics.json").read_text())["n_test"]
         out.append(Finding("PASS", where, "shape", f"{n:,} finite scores for {n:,} test samples"))
+        gpu = f", peak GPU memory {rec['peak_gpu_memory_mb']:,.0f} MiB" if rec.get("peak_gpu_memory_mb") else ""
+        out.append(Finding("PASS", where, "device", f"ran on {rec['device']} ({rec['device_name']}){gpu}"))
         a = _keyed(run_dir, data_root, task)
         b = _keyed(second[row][1], data_root, task)
         deterministic = b is not None and a.equals(b)

@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 
 from benchmark.errors import BenchmarkError
-from benchmark.params import STREAMS
+from benchmark.params import DEVICES, STREAMS
 
 
 def _cmd_fetch(a: argparse.Namespace) -> None:
@@ -76,6 +76,13 @@ def _cmd_tasks(a: argparse.Namespace) -> None:
                 tasks=a.task, quiet=a.quiet)
 
 
+def _print_records(records: list[dict], quiet: bool) -> None:
+    for r in records:
+        if not quiet:
+            print(f"{r['task']}/{r['model']}/seed{r['seed']}: {r['status']}"
+                  + (f" ({r['error']})" if r["status"] != "ok" else ""))
+
+
 def _cmd_run(a: argparse.Namespace) -> None:
     from benchmark.params import load_params
     from benchmark.runner import run_model_stage
@@ -83,10 +90,17 @@ def _cmd_run(a: argparse.Namespace) -> None:
     seeds = None if a.seed is None else [a.seed]
     records = run_model_stage(load_params(Path(a.params)), a.task, a.model, Path(a.data_root), Path(a.runs_root),
                               seeds=seeds, quiet=a.quiet)
-    for r in records:
-        if not a.quiet:
-            print(f"{r['task']}/{r['model']}/seed{r['seed']}: {r['status']}"
-                  + (f" ({r['error']})" if r["status"] != "ok" else ""))
+    _print_records(records, a.quiet)
+
+
+def _cmd_run_shared(a: argparse.Namespace) -> None:
+    from benchmark.params import load_params
+    from benchmark.shared_fit import run_shared_stage
+
+    seeds = None if a.seed is None else [a.seed]
+    records = run_shared_stage(load_params(Path(a.params)), a.model, Path(a.data_root), Path(a.runs_root),
+                               seeds=seeds, quiet=a.quiet)
+    _print_records(records, a.quiet)
 
 
 def _cmd_model_code(a: argparse.Namespace) -> None:
@@ -128,13 +142,13 @@ def _cmd_check(a: argparse.Namespace) -> None:
     from benchmark.interface import registered_models
     from benchmark.params import load_params
 
-    spec, params = a.model, {}
-    if ":" not in a.model and Path(a.params).exists():  # a model of params.yaml: its class and params block
+    spec, params, device = a.model, {}, a.device
+    if ":" not in a.model and Path(a.params).exists():  # a model of params.yaml: its class, params and device
         block = registered_models(load_params(a.params)).get(a.model)
         if block is not None:
-            spec, params = block.cls, dict(block.params)
+            spec, params, device = block.cls, dict(block.params), a.device or block.device
     findings = check_model(spec, tasks=a.task, data_root=Path(a.data_root) if a.data_root else None,
-                           quiet=a.quiet, params=params, streams=a.stream)
+                           quiet=a.quiet, params=params, streams=a.stream, device=device or "auto")
     for f in findings:
         print(f)
     fails = sum(f.verdict == "FAIL" for f in findings)
@@ -200,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--params", default="params.yaml")
     sp.add_argument("--data-root", default="data")
     sp.add_argument("--runs-root", default="runs")
+    sp = add("run-shared", _cmd_run_shared, "fit a shared model once per seed and write its row of every task it "
+             "is listed for (docs/shared-fits.md)")
+    sp.add_argument("--model", required=True, help="a name under shared or shared_with_input in params.yaml")
+    sp.add_argument("--seed", type=int, default=None)
+    sp.add_argument("--params", default="params.yaml")
+    sp.add_argument("--data-root", default="data")
+    sp.add_argument("--runs-root", default="runs")
     sp = add("model-code", _cmd_model_code, "fingerprint a model's declared code (what its run stages depend on)")
     sp.add_argument("--model", required=True)
     sp.add_argument("--out", required=True, help="runs/code/<model>.json")
@@ -208,12 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--params", default="params.yaml")
     sp.add_argument("--data-root", default="data")
     sp.add_argument("--runs-root", default="runs")
-    sp.add_argument("--out", required=True, help="runs/<dataset>/significance.json")
+    sp.add_argument("--out", required=True, help="runs/significance/<dataset>.json")
     sp = add("leaderboard", _cmd_leaderboard, "collect every run into results.json and render the leaderboard")
     sp.add_argument("--params", default="params.yaml")
     sp.add_argument("--data-root", default="data")
     sp.add_argument("--runs-root", default="runs")
-    sp.add_argument("--significance", default=None, help="default: runs/<dataset>/significance.json")
+    sp.add_argument("--significance", default=None, help="default: runs/significance/<dataset>.json")
     sp.add_argument("--out", default="leaderboard")
     sp = add("render", _cmd_render, "re-render the markdown and plots of a leaderboard folder from its results.json")
     sp.add_argument("dir", nargs="?", default="leaderboard")
@@ -225,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a model with update: replay only this stream (repeatable; default: every stream)")
     sp.add_argument("--data-root", default=None, help="reuse a folder for the tiny data (default: temporary)")
     sp.add_argument("--params", default="params.yaml", help="where a model named by its params.yaml name is found")
+    sp.add_argument("--device", default=None, choices=DEVICES,
+                    help="run on this device (default: the model's device in params.yaml, else auto)")
     return p
 
 

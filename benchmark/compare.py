@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -37,10 +37,11 @@ GLOBAL_TEST = "user-cluster randomisation"              # ... of a global metric
 # reading run directories
 # ---------------------------------------------------------------------------------------------
 
-def run_dirs(runs_root: Path, dataset: str, task: str, model: str, seeds: Iterable[int] | None = None
-             ) -> list[tuple[int, Path]]:
-    """(seed, folder) of every run of a model that wrote metrics.json, by seed; only `seeds` if given."""
-    base = run_folder(runs_root, dataset, task, model)
+def run_dirs(runs_root: Path, dataset: str, task: str, model: str, seeds: Iterable[int] | None = None,
+             shared: Collection[str] = ()) -> list[tuple[int, Path]]:
+    """(seed, folder) of every run of a model that wrote metrics.json, by seed; only `seeds` if given.
+    `shared`: the models whose rows come from a shared fit (they live in its stage's folder)."""
+    base = run_folder(runs_root, dataset, task, model, split_row(model)[0] in shared)
     if not base.is_dir():
         return []
     wanted = None if seeds is None else {int(s) for s in seeds}
@@ -67,17 +68,17 @@ def listed_unranked(row: str, unranked: Iterable[str]) -> bool:
     return row in unranked or split_row(row)[0] in unranked
 
 
-def uses_oracle(runs_root: Path, dataset: str, task: str, model: str) -> bool:
+def uses_oracle(runs_root: Path, dataset: str, task: str, model: str, shared: Collection[str] = ()) -> bool:
     """Whether a model's runs declare uses_oracle (then it is a reference row whatever params say)."""
     return any(read_metrics(d / "metrics.json").get("uses_oracle")
-               for _, d in run_dirs(runs_root, dataset, task, model, None))
+               for _, d in run_dirs(runs_root, dataset, task, model, None, shared))
 
 
-def _ok_runs(runs_root: Path, dataset: str, task: str, model: str, seeds: Iterable[int] | None
-             ) -> tuple[list[tuple[int, Path]], list[str]]:
+def _ok_runs(runs_root: Path, dataset: str, task: str, model: str, seeds: Iterable[int] | None,
+             shared: Collection[str] = ()) -> tuple[list[tuple[int, Path]], list[str]]:
     """Successful runs (seed, folder) and the errors of the failed ones."""
     ok, errors = [], []
-    for seed, d in run_dirs(runs_root, dataset, task, model, seeds):
+    for seed, d in run_dirs(runs_root, dataset, task, model, seeds, shared):
         rec = read_metrics(d / "metrics.json")
         if rec.get("status") == "ok":
             ok.append((seed, d))
@@ -219,7 +220,8 @@ def _skipped(dataset: str, task: str, model: str, reference: str, reason: str, m
 def compare_runs(runs_root: Path, dataset: str, task: str, models: list[str], reference: str,
                  data_root: Path = Path("data"), n_resamples: int = 10000, n_cluster_resamples: int = 1000,
                  seed: int = 0, seeds: Iterable[int] | None = None, unranked: Iterable[str] = (),
-                 quiet: bool = False, n_bootstrap_recompute: int = 200, alpha: float = 0.05) -> list[dict]:
+                 quiet: bool = False, n_bootstrap_recompute: int = 200, alpha: float = 0.05,
+                 shared: Collection[str] = ()) -> list[dict]:
     """Every model vs `reference` on one task's test split: one record per (model, tested metric).
 
     Only runs with status "ok" count (`seeds` restricts which seed folders are read). A model with no
@@ -233,11 +235,11 @@ def compare_runs(runs_root: Path, dataset: str, task: str, models: list[str], re
         raise BenchmarkError(f"compare: task '{task}' declares no tested metric (Task.tests)")
     seeds = None if seeds is None else list(seeds)
     others = [m for m in dict.fromkeys(models) if m != reference]
-    if uses_oracle(runs_root, dataset, task, reference):
+    if uses_oracle(runs_root, dataset, task, reference, shared):
         raise BenchmarkError(f"params.yaml: the {task} reference {reference} declares uses_oracle: a model that "
                              "reads the simulator's truth is a reference row, never the reference")
-    unranked = {m for m in others if listed_unranked(m, unranked) or uses_oracle(runs_root, dataset, task, m)}
-    ref_ok, ref_err = _ok_runs(runs_root, dataset, task, reference, seeds)
+    unranked = {m for m in others if listed_unranked(m, unranked) or uses_oracle(runs_root, dataset, task, m, shared)}
+    ref_ok, ref_err = _ok_runs(runs_root, dataset, task, reference, seeds, shared)
     if not ref_ok:
         why = "; ".join(ref_err) if ref_err else "no run found"
         return [_skipped(dataset, task, m, reference, f"reference {reference} has no successful run ({why})",
@@ -254,7 +256,7 @@ def compare_runs(runs_root: Path, dataset: str, task: str, models: list[str], re
     records: list[dict] = []
     for model in tqdm(others, desc=f"significance {task}", disable=quiet, leave=False):
         ranked = model not in unranked
-        ok, errors = _ok_runs(runs_root, dataset, task, model, seeds)
+        ok, errors = _ok_runs(runs_root, dataset, task, model, seeds, shared)
         if not ok:
             reason = ("all runs failed: " + "; ".join(errors)) if errors else "no run found"
             records.append(_skipped(dataset, task, model, reference, reason, ranked=ranked))
@@ -335,7 +337,8 @@ def significance_stage(params: Params | Mapping, runs_root: Path, data_root: Pat
         comparisons += compare_runs(Path(runs_root), dataset, task, list(plan.rows), plan.reference,
                                     Path(data_root), sig.n_resamples, sig.n_cluster_resamples, sig.seed,
                                     seeds=params.seeds, unranked=params.leaderboard.unranked, quiet=quiet,
-                                    n_bootstrap_recompute=sig.n_bootstrap_recompute, alpha=sig.alpha)
+                                    n_bootstrap_recompute=sig.n_bootstrap_recompute, alpha=sig.alpha,
+                                    shared=plan.shared)
     result = {"dataset": dataset, "settings": asdict(sig), "comparisons": finalize(comparisons)}
     write_json_atomic(json_clean(result), Path(out))
     n_ok = sum(c["status"] == "ok" for c in comparisons)

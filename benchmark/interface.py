@@ -1,8 +1,10 @@
 """The baseline interface: the only place where the harness and the models meet (spec §6).
 
 A model is a class that declares the tasks it supports and implements `fit`, `predict` and, for
-topk, `score_candidates`; a model that learns online also implements `update`, which the streaming
-protocol calls with the labels revealed tick by tick over the test period (docs/streaming.md). It
+topk, `score_candidates` (a score per live candidate, or a retrieval model's top ones: `Retrieved`); a
+model that learns online also implements `update`, which the streaming protocol calls with the labels
+revealed tick by tick over the test period (docs/streaming.md); a multi-task model may declare
+`shared_fit` and be fitted once for several tasks, its fit loadable by another model (docs/shared-fits.md). It
 receives task tables without test labels and a `Context` with the seed, device, a fresh work
 directory, its params block and a sealed, clocked view of the feature store
 (`benchmark.features.view`); it never computes metrics. The simulator's oracle reaches only a class
@@ -28,8 +30,8 @@ from benchmark.errors import BenchmarkError
 from benchmark.features.moment import moment_column
 from benchmark.params import ModelSpec, Params, as_params
 
-__all__ = ["Baseline", "Candidates", "Context", "ModelSpec", "learns_online", "load_class", "moment_column",
-           "registered_models"]
+__all__ = ["Baseline", "Candidates", "Context", "ModelSpec", "Retrieved", "learns_online", "load_class",
+           "moment_column", "registered_models"]
 
 ENTRY_POINT_GROUP = "kuailive_bench.baselines"
 
@@ -45,9 +47,11 @@ class Context:
     params: dict[str, Any] = field(default_factory=dict)
     features: Any = None  # benchmark.features.view.FeatureView: fit-phase while fitting, rows-only while predicting
     labels: tuple[str, ...] = ()  # the task's label columns: one score each when there are several
-    kind: str = "binary"  # what the task wants per label: "binary" (a probability), "regression" or "ranking"
+    kind: str = "binary"  # per label: "binary" (a probability), "regression", "ranking"; "shared" in a shared fit
     oracle: Any = None  # benchmark.sim.oracle.Oracle, sim only, and only for a class with uses_oracle = True
     quiet: bool = False
+    tasks: tuple[str, ...] = ()  # a shared fit: every task its predictions feed (ctx.task is "shared" in fit)
+    inputs: Mapping[str, Any] = field(default_factory=dict)  # other models' fits this one named, by model name
 
 
 @dataclass
@@ -68,16 +72,32 @@ class Candidates:
         return np.repeat(np.arange(self.offsets.size - 1), np.diff(self.offsets))
 
 
+@dataclass
+class Retrieved:
+    """topk from a retrieval model: its top candidates per query, the rest ranking below all of them.
+
+    Row j says query `query_index[j]` (the position in this call's queries) scores `streamer_id[j]` at
+    `score[j]`. Every query must name at least min(100, its live candidates) distinct live streamers; the
+    candidates it does not name tie below the named ones (docs/tasks.md, "Retrieval models")."""
+
+    query_index: np.ndarray
+    streamer_id: np.ndarray
+    score: np.ndarray
+
+
 class Baseline(ABC):
     """Base class of every model. Subclasses set `tasks` and, if they are seed-free, `deterministic`.
 
     `uses_oracle = True` hands the model the simulator's ground truth (`ctx.oracle`); by that declaration
     alone its rows are reference rows, never ranked. `learned = False` marks a heuristic that fits
     nothing (counts, means looked up at predict time): the board says its cost is spent predicting, and
-    the reference rule (docs/leaderboard.md) passes it over.
+    the reference rule (docs/leaderboard.md) passes it over. `shared_fit = True` lets params.yaml list the
+    model under `shared`: it is then fitted once per seed on a table holding every label, and that one fit
+    predicts each task it is listed for (docs/shared-fits.md).
     """
 
     tasks: ClassVar[tuple[str, ...]] = ()
+    shared_fit: ClassVar[bool] = False
     deterministic: ClassVar[bool] = False
     uses_oracle: ClassVar[bool] = False
     learned: ClassVar[bool] = True
@@ -93,8 +113,9 @@ class Baseline(ABC):
     def predict(self, test: pd.DataFrame, ctx: Context) -> np.ndarray | pd.DataFrame:
         """A score per test row (for multi_behavior a DataFrame with one column per label)."""
 
-    def score_candidates(self, queries: pd.DataFrame, candidates: Candidates, ctx: Context) -> np.ndarray:
-        """topk: a score per (query, live candidate), flat in the CSR order of `candidates`.
+    def score_candidates(self, queries: pd.DataFrame, candidates: Candidates, ctx: Context) -> np.ndarray | Retrieved:
+        """topk: a score per (query, live candidate), flat in the CSR order of `candidates`, or a retrieval
+        model's top candidates per query (`Retrieved`).
 
         `queries` holds `query_id` (joins to no exposure), `user_id` and `ts` only."""
         raise NotImplementedError(f"{type(self).__name__} does not rank candidates")

@@ -15,12 +15,24 @@ from typing import Any
 from benchmark.params import split_row
 
 
-def run_folder(runs_root: Path, dataset: str, task: str, row: str) -> Path:
+def run_folder(runs_root: Path, dataset: str, task: str, row: str, shared: bool = False) -> Path:
     """Where a board row's runs live (one `seed<k>/` each): runs/<dataset>/<task>/<model>/, and a streaming
-    row `<model>@<stream>` inside its model's folder (`@<stream>/`), since one fit gives both."""
+    row `<model>@<stream>` inside its model's folder (`@<stream>/`), since one fit gives both. A shared fit's
+    rows live in its own stage's folder: runs/<dataset>/shared/<model>/<task>/."""
     model, stream = split_row(row)
-    base = Path(runs_root) / dataset / task / model
+    base = shared_folder(runs_root, dataset, model) / task if shared else Path(runs_root) / dataset / task / model
     return base / f"@{stream}" if stream else base
+
+
+def shared_folder(runs_root: Path, dataset: str, model: str) -> Path:
+    """A shared fit's stage output: its saved fit per seed (`fit/seed<k>/`) and its rows per task."""
+    return Path(runs_root) / dataset / "shared" / model
+
+
+def significance_path(runs_root: Path, dataset: str) -> Path:
+    """Where the significance stage writes its tests: beside the dataset's runs, not inside the folder of runs
+    it depends on (runs/significance/<dataset>.json)."""
+    return Path(runs_root) / "significance" / f"{dataset}.json"
 
 
 @contextmanager

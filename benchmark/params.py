@@ -22,6 +22,8 @@ _SIM_NAME = re.compile(r"^sim-(tiny|small|full)-s(\d+)$")
 DEFAULT_DATASET = "sim-small-s0"  # the embedded default: KuaiLive-Sim's small preset
 PROTOCOLS = ("static", "streaming")
 STREAMS = ("moment", "fast_slow")  # the label streams a streaming model is replayed under (docs/streaming.md)
+DEVICES = ("auto", "cpu", "cuda")  # auto: cuda when the model uses torch and a GPU is there, else cpu
+SHARED_BLOCKS = ("shared", "shared_with_input")  # models fitted once for several tasks (docs/shared-fits.md)
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ class ModelSpec:
     code: str | None = None   # the file or folder its class lives in: what its run stages depend on
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     streams: tuple[str, ...] = ()  # empty: static only
+    device: str = "auto"  # auto | cpu | cuda
 
     @property
     def rows(self) -> tuple[str, ...]:
@@ -125,13 +128,24 @@ def split_row(row: str) -> tuple[str, str | None]:
 
 
 @dataclass(frozen=True)
+class SharedFit:
+    """A model fitted once per (dataset, seed) whose predictions feed several tasks (`shared.<model>`), maybe
+    loading another shared model's fit of the same seed (`shared_with_input.<model>.input`)."""
+
+    model: str
+    tasks: tuple[str, ...]
+    input: str | None = None
+
+
+@dataclass(frozen=True)
 class TaskPlan:
-    """A task's models, the board rows they give (streaming models add `<model>@<stream>` rows) and the
-    reference each row is tested against (`tasks.<task>`)."""
+    """A task's models, the board rows they give (streaming models add `<model>@<stream>` rows, shared fits
+    listing the task add theirs) and the reference each row is tested against (`tasks.<task>`)."""
 
     models: tuple[str, ...]
     reference: str
     rows: tuple[str, ...]
+    shared: tuple[str, ...] = ()  # the rows that come from a shared fit (stage fit-shared)
 
 
 @dataclass(frozen=True)
@@ -147,6 +161,7 @@ class Params:
     threads: int = 1
     models: Mapping[str, ModelSpec] = field(default_factory=lambda: MappingProxyType({}))
     tasks: Mapping[str, TaskPlan] = field(default_factory=lambda: MappingProxyType({}))
+    shared: Mapping[str, SharedFit] = field(default_factory=lambda: MappingProxyType({}))
     significance: SignificanceParams = SignificanceParams()
     leaderboard: LeaderboardParams = LeaderboardParams()
 
@@ -194,7 +209,7 @@ def parse_models(raw: Mapping) -> dict[str, ModelSpec]:
     for name, block in _block(raw, "models").items():
         if not isinstance(block, Mapping) or "class" not in block:
             raise BenchmarkError(f"params.yaml: models.{name} needs a 'class: module:Class' entry")
-        known = ("class", "code", "params", "protocol", "stream")
+        known = ("class", "code", "params", "protocol", "stream", "device")
         extra = sorted(set(block) - set(known))
         if extra:
             raise BenchmarkError(f"params.yaml: models.{name} has unknown key(s) {', '.join(extra)} "
@@ -204,8 +219,52 @@ def parse_models(raw: Mapping) -> dict[str, ModelSpec]:
         params = block.get("params") or {}
         if not isinstance(params, Mapping):
             raise BenchmarkError(f"params.yaml: models.{name}.params must be a mapping")
+        device = block.get("device", "auto")
+        if device not in DEVICES:
+            raise BenchmarkError(f"params.yaml: models.{name}.device = {device!r} is not one of {', '.join(DEVICES)}")
         out[str(name)] = ModelSpec(str(name), str(block["class"]), block.get("code"), MappingProxyType(dict(params)),
-                                   _streams(name, block))
+                                   _streams(name, block), device)
+    return out
+
+
+def parse_shared(raw: Mapping, models: Mapping[str, ModelSpec]) -> dict[str, SharedFit]:
+    """The `shared` and `shared_with_input` blocks: model -> {tasks: [...]} (and input: <shared model>)."""
+    from benchmark.tasks import get_task  # here: benchmark.tasks imports this module
+
+    out: dict[str, SharedFit] = {}
+    for block_name in SHARED_BLOCKS:
+        for name, block in _block(raw, block_name).items():
+            where = f"params.yaml: {block_name}.{name}"
+            need = {"tasks", "input"} if block_name == "shared_with_input" else {"tasks"}
+            if not isinstance(block, Mapping) or set(block) != need:
+                raise BenchmarkError(f"{where} must be {{{', '.join(sorted(need))}}} (docs/shared-fits.md)")
+            if name in out:
+                raise BenchmarkError(f"{where}: {name} is under both shared and shared_with_input")
+            if name not in models:
+                raise BenchmarkError(f"{where}: no model '{name}' under models")
+            if models[name].streams:
+                raise BenchmarkError(f"{where}: a shared fit has no streaming rows yet (drop its protocol: streaming)")
+            tasks = block["tasks"]
+            if not isinstance(tasks, list) or not tasks:
+                raise BenchmarkError(f"{where}.tasks must be a non-empty list of tasks")
+            for task in tasks:
+                try:
+                    get_task(str(task))
+                except BenchmarkError as e:
+                    raise BenchmarkError(f"{where}.tasks: {e}") from None
+            out[str(name)] = SharedFit(str(name), tuple(dict.fromkeys(str(t) for t in tasks)),
+                                       None if block_name == "shared" else str(block["input"]))
+    for fit in out.values():
+        if fit.input is not None and (fit.input not in out or fit.input == fit.model):
+            raise BenchmarkError(f"params.yaml: shared_with_input.{fit.model}.input = {fit.input!r} must name "
+                                 "another model under shared or shared_with_input")
+        chain, at = [fit.model], fit.input
+        while at is not None:
+            if at in chain:
+                raise BenchmarkError(f"params.yaml: shared_with_input inputs run in a circle: "
+                                     f"{' -> '.join([*chain, at])}")
+            chain.append(at)
+            at = out[at].input
     return out
 
 
@@ -234,7 +293,7 @@ def find_model(models: Mapping[str, ModelSpec], name: str) -> ModelSpec:
     return models[name]
 
 
-def _tasks(raw: Mapping, models: Mapping[str, ModelSpec]) -> dict[str, TaskPlan]:
+def _tasks(raw: Mapping, models: Mapping[str, ModelSpec], shared: Mapping[str, SharedFit]) -> dict[str, TaskPlan]:
     from benchmark.tasks import TASKS, get_task  # here: benchmark.tasks imports this module
 
     block = raw.get("tasks")
@@ -252,8 +311,18 @@ def _tasks(raw: Mapping, models: Mapping[str, ModelSpec]) -> dict[str, TaskPlan]
         if named_rows:
             raise BenchmarkError(f"params.yaml: tasks.{task} names the row '{named_rows[0]}': list the model; its "
                                  "streaming rows follow from its protocol and stream")
+        doubled = [m for m in listed if m in shared]
+        if doubled:
+            raise BenchmarkError(f"params.yaml: tasks.{task} lists '{doubled[0]}', a shared fit: its tasks are "
+                                 "listed under shared (docs/shared-fits.md)")
         rows = tuple(r for m in dict.fromkeys(listed) for r in (models[m].rows if m in models else (m,)))
-        out[task] = TaskPlan(listed, str(spec["reference"]), rows)
+        from_shared = tuple(m for m, fit in shared.items() if task in fit.tasks)
+        out[task] = TaskPlan(listed, str(spec["reference"]), rows + from_shared, from_shared)
+    boardless = [(m, t) for m, fit in shared.items() for t in fit.tasks if t not in out]
+    if boardless:
+        m, t = boardless[0]
+        raise BenchmarkError(f"params.yaml: shared.{m}.tasks lists {t}, which has no board under tasks "
+                             "(add the task, or drop it from the shared fit)")
     return {t: out[t] for t in TASKS if t in out}
 
 
@@ -265,6 +334,7 @@ def parse_params(raw: Mapping) -> Params:
     if not isinstance(seeds, (list, tuple)) or not seeds:
         raise BenchmarkError(f"params.yaml: seeds must be a non-empty list of integers, got {seeds!r}")
     models = parse_models(raw)
+    shared = parse_shared(raw, models)
     return Params(
         dataset=parse_dataset(str(raw.get("dataset", DEFAULT_DATASET))),
         kuailive=_typed(RealData, _block(_block(raw, "data"), "kuailive"), "data.kuailive"),
@@ -274,7 +344,8 @@ def parse_params(raw: Mapping) -> Params:
         seeds=tuple(int(s) for s in seeds),
         threads=int(raw.get("threads", Params.threads)),
         models=MappingProxyType(models),
-        tasks=MappingProxyType(_tasks(raw, models)),
+        tasks=MappingProxyType(_tasks(raw, models, shared)),
+        shared=MappingProxyType(shared),
         significance=_typed(SignificanceParams, _block(raw, "significance"), "significance"),
         leaderboard=_typed(LeaderboardParams, _block(raw, "leaderboard"), "leaderboard"),
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import platform
 import random
 import resource
 import shutil
@@ -32,7 +34,7 @@ from benchmark.errors import BenchmarkError, ModelError
 from benchmark.evaluate import Evaluation, breakdown_groups, breakdowns
 from benchmark.features import FeatureStore
 from benchmark.features.view import FeatureView, FitClock, RowsClock
-from benchmark.interface import Baseline, Candidates, Context, learns_online, load_class, registered_models
+from benchmark.interface import Baseline, Candidates, Context, Retrieved, learns_online, load_class, registered_models
 from benchmark.io import atomic_dir, log, run_folder
 from benchmark.metrics import target_rank
 from benchmark.params import ModelSpec, Params, as_params, find_model, split_row
@@ -46,8 +48,9 @@ TOP_N_STORED = 100
 QUERY_CHUNK = 256
 
 
-def seed_everything(seed: int, threads: int = 1) -> None:
-    """Fix every random source and the thread count, so a seed gives identical numbers run after run."""
+def seed_everything(seed: int, threads: int = 1, device: str = "cpu") -> None:
+    """Fix every random source and the thread count, so a seed gives identical numbers run after run; on
+    CUDA also the settings torch needs for repeatable kernels (cuDNN, cuBLAS workspace)."""
     random.seed(seed)
     np.random.seed(seed)
     torch = sys.modules.get("torch")  # seeded only if the model's module uses it: importing it costs seconds
@@ -55,12 +58,49 @@ def seed_everything(seed: int, threads: int = 1) -> None:
         torch.manual_seed(seed)
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(True, warn_only=True)
+        if device == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before cuBLAS starts, or GEMMs vary
+            torch.cuda.manual_seed_all(seed)
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
 
 
-def default_device() -> str:
-    """cuda when present (and the model uses torch), else cpu."""
+def resolve_device(requested: str = "auto") -> str:
+    """A model's `device` (auto | cpu | cuda) -> the device it runs on: auto is cuda when the model's module
+    imported torch and torch sees a GPU, else cpu; cuda without a GPU is the model's own error."""
+    if requested == "cpu":
+        return "cpu"
     torch = sys.modules.get("torch")
-    return "cuda" if torch is not None and torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and torch is None:
+        import torch
+    has_gpu = torch is not None and torch.cuda.is_available()
+    if requested == "cuda" and not has_gpu:
+        raise ModelError("device: cuda in params.yaml, but torch sees no GPU here (use device: auto or cpu)")
+    return "cuda" if has_gpu else "cpu"
+
+
+def device_name(device: str) -> str:
+    """What the run ran on, for metrics.json: the GPU's name, or the CPU's model name (its architecture
+    where the system does not say)."""
+    if device == "cuda":
+        return str(sys.modules["torch"].cuda.get_device_name())
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _gpu_peak_mb(device: str, reset: bool = False) -> float | None:
+    """Peak GPU memory torch allocated since the last reset (MiB); None on CPU."""
+    if device != "cuda":
+        return None
+    cuda = sys.modules["torch"].cuda
+    if reset:
+        cuda.reset_peak_memory_stats()
+    return cuda.max_memory_allocated() / 2**20
 
 
 def load_split(task_dir: Path, split: str) -> pd.DataFrame:
@@ -98,13 +138,60 @@ def public_queries(queries: pd.DataFrame) -> pd.DataFrame:
                          "user_id": queries["user_id"].to_numpy(), "ts": queries["ts"].to_numpy()})
 
 
+MIN_RETRIEVED = 100  # a retrieval model names at least this many live candidates per query (or all of them)
+
+
+def retrieved_scores(out: Retrieved, cand: Candidates) -> tuple[np.ndarray, np.ndarray]:
+    """A retrieval model's named candidates as flat scores over every live candidate (the ones it did not
+    name all get one score just below every named one: a tie below them), and how many each query named;
+    a ModelError otherwise."""
+    q, s, score = (np.asarray(x) for x in (out.query_index, out.streamer_id, out.score))
+    n_q = cand.offsets.size - 1
+    if not (q.ndim == s.ndim == score.ndim == 1 and q.size == s.size == score.size):
+        raise ModelError("Retrieved: query_index, streamer_id and score must be 1-D arrays of one length")
+    if q.size and not (np.issubdtype(q.dtype, np.integer) and np.issubdtype(s.dtype, np.integer)):
+        raise ModelError(f"Retrieved: query_index and streamer_id must be integers, got {q.dtype} and {s.dtype}")
+    q, s, score = q.astype(np.int64), s.astype(np.int64), score.astype(np.float64)
+    if q.size and (q.min() < 0 or q.max() >= n_q):
+        raise ModelError(f"Retrieved: query_index must lie in [0, {n_q}) (positions in this call's queries)")
+    if s.size and s.min() < 0:
+        raise ModelError(f"Retrieved: streamer_id {int(s.min())} is not a streamer id (ids are non-negative)")
+    if not np.all(np.isfinite(score)):
+        raise ModelError("Retrieved: NaN or infinite scores")
+    width = int(max(cand.streamer_id.max(initial=0), s.max(initial=0))) + 1
+    key = cand.query_index * width + cand.streamer_id
+    order = np.argsort(key, kind="stable")
+    named = q * width + s
+    pos = np.minimum(np.searchsorted(key[order], named), max(key.size - 1, 0))
+    missing = np.flatnonzero((key.size == 0) | (key[order][pos] != named)) if named.size else np.array([], int)
+    if missing.size:
+        i = missing[0]
+        raise ModelError(f"Retrieved: query {int(q[i])} names streamer {int(s[i])}, which is not live at its "
+                         f"time ({missing.size:,} such rows)")
+    if np.unique(named).size != named.size:
+        raise ModelError("Retrieved: a query names the same streamer twice")
+    counts = np.bincount(q, minlength=n_q)
+    need = np.minimum(np.diff(cand.offsets), MIN_RETRIEVED)
+    short = np.flatnonzero(counts < need)
+    if short.size:
+        i = short[0]
+        raise ModelError(f"Retrieved: query {int(i)} names {int(counts[i])} of its {int(np.diff(cand.offsets)[i])} "
+                         f"live candidates; a retrieval model names at least min({MIN_RETRIEVED}, live candidates)")
+    floor = np.nextafter(score.min(initial=0.0), -np.inf)  # below every named score, finite, one tie
+    scores = np.full(cand.streamer_id.size, floor)
+    scores[order[pos]] = score
+    return scores, counts
+
+
 def rank_queries(model: Baseline, queries: pd.DataFrame, features: FeatureStore, ctx: Context,
-                 periods: dict[str, tuple[int, int]], sampled: dict | None = None
+                 periods: dict[str, tuple[int, int]], sampled: dict | None = None, retrieval: dict | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Target rank per query over every live candidate (1 + higher + half of equal), the stored top-N, and
     the rank in the sampled view (`sampled` = {negatives, seed}; NaN when not asked for).
 
-    Each chunk of queries is scored through a view that answers only for those queries and their candidates."""
+    Each chunk of queries is scored through a view that answers only for those queries and their candidates.
+    A model may answer a chunk with `Retrieved` (its top candidates); then `retrieval`, when given, gathers
+    how many each query named (`named_min`, `named_mean`, `queries`)."""
     ts = queries["ts"].to_numpy()
     targets = queries["target_streamer_id"].to_numpy()
     sample_ids = queries["sample_id"].to_numpy()
@@ -118,11 +205,17 @@ def rank_queries(model: Baseline, queries: pd.DataFrame, features: FeatureStore,
         chunk = public.iloc[sl].reset_index(drop=True)
         clock = RowsClock.of_queries(chunk["user_id"].to_numpy(), chunk["ts"].to_numpy(), q, streamer, live)
         view_ctx = replace(ctx, features=FeatureView(features, periods, clock))
-        scores = np.asarray(model.score_candidates(chunk, cand, view_ctx), np.float64)
-        if scores.shape != streamer.shape:
-            raise ModelError(f"score_candidates returned {scores.shape[0]} scores for {streamer.size} candidates")
-        if not np.all(np.isfinite(scores)):
-            raise ModelError("score_candidates returned NaN or infinite scores")
+        out = model.score_candidates(chunk, cand, view_ctx)
+        if isinstance(out, Retrieved):
+            scores, named = retrieved_scores(out, cand)
+            if retrieval is not None:
+                _count_named(retrieval, named)
+        else:
+            scores = np.asarray(out, np.float64)
+            if scores.shape != streamer.shape:
+                raise ModelError(f"score_candidates returned {scores.shape[0]} scores for {streamer.size} candidates")
+            if not np.all(np.isfinite(scores)):
+                raise ModelError("score_candidates returned NaN or infinite scores")
         is_target = streamer == targets[sl][q]
         if np.bincount(q[is_target], minlength=offsets.size - 1).min(initial=1) < 1:
             raise BenchmarkError("a topk target is missing from its live candidates (task files out of date?)")
@@ -139,6 +232,16 @@ def rank_queries(model: Baseline, queries: pd.DataFrame, features: FeatureStore,
         keep = pos < TOP_N_STORED
         top[sl][q[order][keep], pos[keep]] = streamer[order][keep]
     return ranks, top, sampled_ranks
+
+
+def _count_named(retrieval: dict, named: np.ndarray) -> None:
+    """Fold one chunk's per-query counts of named candidates into a run's `retrieval` record."""
+    if not named.size:
+        return
+    done = retrieval.get("queries", 0)
+    retrieval["named_mean"] = (retrieval.get("named_mean", 0.0) * done + float(named.sum())) / (done + named.size)
+    retrieval["named_min"] = int(min(retrieval.get("named_min", named.min()), named.min()))
+    retrieval["queries"] = done + named.size
 
 
 def split_periods(data_root: Path, dataset: str) -> dict[str, tuple[int, int]]:
@@ -185,12 +288,11 @@ def run_one(dataset: str, task: str, model: ModelSpec, seed: int, data_root: Pat
     data_root, runs_root = Path(data_root).resolve(), Path(runs_root).resolve()
     spec = get_task(task)
     task_dir = data_root / "tasks" / dataset / task
-    base: dict[str, Any] = {"dataset": dataset, "task": task, "seed": seed, "status": "ok", "metrics": {},
-                            "train_seconds": None, "fit": {}, "predict_seconds": None, "n_params": None,
-                            "device": None, "peak_memory_mb": None, "uses_oracle": False, "threads": threads}
+    base = run_record(dataset, task, seed, threads)
     records = []
     with sandbox() as work:
         fitted: Fitted | Exception
+        fit_traceback = ""
         try:
             fitted = _fit(dataset, task, model, seed, data_root, task_dir, work, threads, quiet, base)
         except Exception as e:  # noqa: BLE001 - a failing model fails its own runs, never the pipeline
@@ -207,26 +309,44 @@ def run_one(dataset: str, task: str, model: ModelSpec, seed: int, data_root: Pat
                     record.update(protocol="streaming", stream=stream, fit_shared_with=model.name)
                 with (atomic_dir(run_folder(runs_root, dataset, task, row) / f"seed{seed}") as tmp,
                       sandbox(start_from=snapshot) if stream else nullcontext(work) as row_work):
-                    try:
+                    def body(stream=stream, row_work=row_work, record=record, tmp=tmp) -> None:
                         if stream is None:
-                            _static_row(_ok(fitted), spec, task_dir, record, tmp)
-                        else:
-                            seed_everything(seed, threads)
-                            f = _ok(fitted)
-                            f = replace(f, instance=_ok(copies[stream]), ctx=replace(f.ctx, work_dir=row_work))
-                            _streaming_row(f, spec, task_dir, data_root, dataset, stream, record, tmp, quiet)
-                    except Exception as e:  # noqa: BLE001 - a failing model fails its own run, never the pipeline
-                        record["status"] = "failed"
-                        record["error"] = f"{type(e).__name__}: {e}"
-                        (tmp / "traceback.txt").write_text(fit_traceback if e is fitted else traceback.format_exc())
-                        log(quiet, f"run {dataset}/{task}/{row}/seed{seed}: FAILED: {record['error']}")
-                    record["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                    (tmp / "metrics.json").write_text(json.dumps(record, indent=1, default=float))
+                            static_row(unwrap(fitted), spec, task_dir, record, tmp)
+                            return
+                        seed_everything(seed, threads, record["device"])
+                        f = unwrap(fitted)
+                        f = replace(f, instance=unwrap(copies[stream]), ctx=replace(f.ctx, work_dir=row_work))
+                        _streaming_row(f, spec, task_dir, data_root, dataset, stream, record, tmp, quiet)
+
+                    write_row(record, tmp, body, fitted, fit_traceback, quiet)
                 records.append(record)
         finally:
             if snapshot is not None:
                 shutil.rmtree(snapshot, ignore_errors=True)
     return records
+
+
+def run_record(dataset: str, task: str, seed: int, threads: int) -> dict[str, Any]:
+    """The fields every run's metrics.json carries, before the fit fills them."""
+    return {"dataset": dataset, "task": task, "seed": seed, "status": "ok", "metrics": {}, "train_seconds": None,
+            "fit": {}, "predict_seconds": None, "n_params": None, "device": None, "device_name": None,
+            "peak_memory_mb": None, "peak_gpu_memory_mb": None, "uses_oracle": False, "threads": threads}
+
+
+def write_row(record: dict, tmp: Path, body, fitted, fit_traceback: str, quiet: bool) -> None:
+    """Run one row's `body` (predict, evaluate, write into tmp) and its metrics.json: a row whose fit or body
+    raised is recorded as failed with its error and traceback, and the caller goes on."""
+    try:
+        body()
+    except Exception as e:  # noqa: BLE001 - a failing model fails its own run, never the pipeline
+        record["status"] = "failed"
+        record["error"] = f"{type(e).__name__}: {e}"
+        (tmp / "traceback.txt").write_text(fit_traceback if e is fitted else traceback.format_exc())
+        log(quiet, f"run {record['dataset']}/{record['task']}/{record['model']}/seed{record['seed']}: "
+                   f"FAILED: {record['error']}")
+    record["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    record["peak_gpu_memory_mb"] = _gpu_peak_mb(record.get("device") or "cpu")
+    (tmp / "metrics.json").write_text(json.dumps(record, indent=1, default=float))
 
 
 def _snapshot(work: Path) -> Path:
@@ -236,41 +356,66 @@ def _snapshot(work: Path) -> Path:
     return out
 
 
-def _ok(value):
+def unwrap(value):
     """The value, or the exception it holds raised again."""
     if isinstance(value, Exception):
         raise value
     return value
 
 
-def _fit(dataset: str, task: str, model: ModelSpec, seed: int, data_root: Path, task_dir: Path, work: Path,
-         threads: int, quiet: bool, base: dict) -> Fitted:
-    """Load, seed and fit the model (facts every row records go into `base`)."""
-    spec = get_task(task)
+def open_model(dataset: str, model: ModelSpec, seed: int, data_root: Path, work: Path, threads: int, quiet: bool,
+               base: dict) -> tuple[type[Baseline], Context, FeatureStore, dict[str, tuple[int, int]]]:
+    """Load the class, pick its device, seed everything and open the store: the fit-phase context (its task
+    still to be set). Facts every row records go into `base`."""
     cls = load_class(model.cls)  # first: seed_everything seeds torch if the model imported it
     base["uses_oracle"] = bool(cls.uses_oracle)
-    seed_everything(seed, threads)
-    base["device"] = default_device()
+    base["learned"] = bool(cls.learned)
+    base["device"] = device = resolve_device(model.device)
+    seed_everything(seed, threads, device)
+    base["device_name"] = device_name(device)
     features = FeatureStore.open(data_root / "features" / dataset, data_root / "processed" / dataset)
     periods = split_periods(data_root, dataset)
-    ctx = Context(task=task, seed=seed, device=base["device"], work_dir=work, params=dict(model.params),
-                  labels=spec.labels, kind=spec.kind,
+    ctx = Context(task="", seed=seed, device=device, work_dir=work, params=dict(model.params),
                   features=FeatureView(features, periods, FitClock(periods["test"][0])),
                   oracle=load_oracle(data_root, dataset) if cls.uses_oracle else None, quiet=quiet)
-    if task not in cls.tasks:
-        raise ModelError(f"{model.cls} does not support task '{task}'")
+    return cls, ctx, features, periods
+
+
+def train(cls: type[Baseline], ctx: Context, train_rows: pd.DataFrame, valid: pd.DataFrame, threads: int,
+          quiet: bool, base: dict, where: str) -> Baseline:
+    """Make the model from its params and fit it (time, fit log and size go into `base`)."""
     instance = cls(**ctx.params)
-    base["learned"] = bool(cls.learned)
-    train, valid, test = (load_split(task_dir, s) for s in ("train", "valid", "test"))
-    base["n_train"] = len(train)
-    log(quiet, f"run {dataset}/{task}/{model.name}/seed{seed}: fit on {len(train):,} rows")
+    base["n_train"] = len(train_rows)
+    log(quiet, f"run {where}: fit on {len(train_rows):,} rows")
+    _gpu_peak_mb(ctx.device, reset=True)
     t0 = time.perf_counter()
     with threadpool_limits(limits=threads):
-        instance.fit(train, valid, ctx)
+        instance.fit(train_rows, valid, ctx)
     base["train_seconds"] = time.perf_counter() - t0
     base["fit"] = instance.fit_log()
     base["n_params"] = int(instance.n_params())
+    return instance
+
+
+def _fit(dataset: str, task: str, model: ModelSpec, seed: int, data_root: Path, task_dir: Path, work: Path,
+         threads: int, quiet: bool, base: dict) -> Fitted:
+    """Load, seed and fit the model on one task's train split."""
+    spec = get_task(task)
+    cls, ctx, features, periods = open_model(dataset, model, seed, data_root, work, threads, quiet, base)
+    if task not in cls.tasks:
+        raise ModelError(f"{model.cls} does not support task '{task}'")
+    ctx = replace(ctx, task=task, labels=spec.labels, kind=spec.kind)
+    train_rows, valid, test = (load_split(task_dir, s) for s in ("train", "valid", "test"))
+    instance = train(cls, ctx, train_rows, valid, threads, quiet, base, f"{dataset}/{task}/{model.name}/seed{seed}")
     return Fitted(instance, ctx, features, periods, test, valid, threads)
+
+
+def harness_objects(ctx: Context, store: FeatureStore) -> dict[str, Any]:
+    """What the harness hands a model and the model may keep a reference to (its context, feature view, the
+    store behind it, the oracle), by name: shared, never copied, when a fit is copied (a streaming row), and
+    saved by name, never pickled, when a fit is saved (a shared fit another model loads)."""
+    found = {"context": ctx, "view": ctx.features, "store": store, "oracle": ctx.oracle}
+    return {name: x for name, x in found.items() if x is not None}
 
 
 def _online_copy(fitted: Fitted | Exception) -> Baseline | Exception:
@@ -280,21 +425,23 @@ def _online_copy(fitted: Fitted | Exception) -> Baseline | Exception:
     if not learns_online(type(fitted.instance)):
         return ModelError(f"{type(fitted.instance).__name__} has protocol: streaming in params.yaml but no "
                           "update method: it has nothing to learn from the revealed labels (docs/streaming.md)")
-    ctx = fitted.ctx  # what the harness handed over is shared, never copied (a model may keep a reference)
-    shared = {id(x): x for x in (ctx, ctx.features, ctx.oracle, fitted.features) if x is not None}
+    shared = {id(x): x for x in harness_objects(fitted.ctx, fitted.features).values()}
     try:
         return copy.deepcopy(fitted.instance, memo=shared)
     except Exception as e:  # noqa: BLE001 - reported as the model's own failure
         return ModelError(f"the fitted model cannot be copied for its streaming rows (copy.deepcopy: {e})")
 
 
-def _static_row(f: Fitted, spec: Task, task_dir: Path, record: dict, tmp: Path) -> None:
+def static_row(f: Fitted, spec: Task, task_dir: Path, record: dict, tmp: Path) -> None:
     """Predict the test split at once with the fitted model, plus the valid split the reference rule reads."""
     t0 = time.perf_counter()
     with threadpool_limits(limits=f.threads):
         if spec.ranking:
+            retrieval: dict = {}
             output = rank_queries(f.instance, f.test, f.features, f.ctx, f.periods,
-                                  _task_meta(task_dir).get("sampled_view"))
+                                  _task_meta(task_dir).get("sampled_view"), retrieval)
+            if retrieval:
+                record["retrieval"] = retrieval
         else:
             output = predict_rows(f.instance, spec, f.test, f.features, f.periods, f.ctx)
         record["predict_seconds"] = time.perf_counter() - t0
@@ -318,12 +465,13 @@ def _streaming_row(f: Fitted, spec: Task, task_dir: Path, data_root: Path, datas
         ranks, sampled_ranks = np.empty(n), np.full(n, np.nan)
         top = np.full((n, TOP_N_STORED), -1, dtype=np.int64)
     parts: list = []
+    retrieval: dict = {}
 
     def predict(pos: np.ndarray) -> None:
         rows = f.test.iloc[pos].reset_index(drop=True)
         if spec.ranking:
             ranks[pos], top[pos], sampled_ranks[pos] = rank_queries(f.instance, rows, f.features, f.ctx,
-                                                                    f.periods, sampled)
+                                                                    f.periods, sampled, retrieval)
         else:
             parts.append((pos, predict_rows(f.instance, spec, rows, f.features, f.periods, f.ctx)))
 
@@ -337,6 +485,8 @@ def _streaming_row(f: Fitted, spec: Task, task_dir: Path, data_root: Path, datas
     record["predict_seconds"] = time.perf_counter() - t0
     per_second = stats["revealed_rows"] / max(stats["update_seconds"], 1e-9)
     record["replay"] = {**stats, "revealed_rows_per_second": per_second}
+    if retrieval:
+        record["retrieval"] = retrieval
     output = (ranks, top, sampled_ranks) if spec.ranking else gather(parts, n)
     _evaluate_and_write(f, spec, output, record, tmp)
 
@@ -394,6 +544,17 @@ def _write_per_user(ev: Evaluation, out: Path) -> None:
                        out / "per_user.parquet")
 
 
+def run_seeds(params: Params, spec: ModelSpec, seeds: list[int] | None = None) -> list[int]:
+    """The seeds a model runs with: params' (or the ones asked for), only the first if it is deterministic."""
+    seeds = list(seeds if seeds is not None else params.seeds)
+    try:
+        if load_class(spec.cls).deterministic:
+            seeds = seeds[:1]
+    except BenchmarkError:
+        pass  # the run records the load failure as this model's failed run
+    return seeds
+
+
 def run_model_stage(params: Params | Mapping, task: str, model: str, data_root: Path = Path("data"),
                     runs_root: Path = Path("runs"), seeds: list[int] | None = None, quiet: bool = False) -> list[dict]:
     """Run one model on one task over params' seeds (once if the model is deterministic): the records of
@@ -401,11 +562,8 @@ def run_model_stage(params: Params | Mapping, task: str, model: str, data_root: 
     params = as_params(params)
     get_task(task)
     spec = find_model(registered_models(params), model)
-    seeds = list(seeds if seeds is not None else params.seeds)
-    try:
-        if load_class(spec.cls).deterministic:
-            seeds = seeds[:1]
-    except BenchmarkError:
-        pass  # run_one records the load failure as this model's failed run
-    return [r for s in seeds for r in run_one(params.dataset.name, task, spec, s, data_root, runs_root,
-                                                params.threads, quiet)]
+    if model in params.shared:
+        raise BenchmarkError(f"{model} is a shared fit (params.yaml: shared): it runs once for all its tasks with "
+                             f"`kuailive-bench run-shared --model {model}`")
+    return [r for s in run_seeds(params, spec, seeds)
+            for r in run_one(params.dataset.name, task, spec, s, data_root, runs_root, params.threads, quiet)]

@@ -49,6 +49,12 @@ class ReadsTestLabels(_Base):
         return labels.reindex(test["sample_id"]).fillna(0.5).to_numpy() * 0.9 + 0.05
 
 
+class SharedReadsTestLabels(ReadsTestLabels):
+    """The same cheat through a shared fit: check must catch it on the path its board rows come from."""
+
+    shared_fit = True
+
+
 class ReadsProcessed(_Base):
     """Reads every label from processed/exposures.parquet (the old check scrambled only the task file)."""
 

@@ -60,6 +60,14 @@ def test_planted_bad_models_are_caught(tiny_root, private_tmp, monkeypatch, name
         assert _verdicts(findings, topic) == {"PASS"}, text
 
 
+def test_check_runs_a_shared_model_through_its_shared_fit(tiny_root):
+    findings = check_model("tests.planted_models:SharedReadsTestLabels", tasks=["ctr"], data_root=tiny_root,
+                           quiet=True)
+    shared = {f.topic: f.verdict for f in findings if f.task == "ctr shared"}
+    assert shared == {"determinism": "PASS", "leakage": "FAIL"}, "\n".join(map(str, findings))
+    assert [f.verdict for f in findings if (f.task, f.topic) == ("shared", "state")] == ["PASS"]
+
+
 def test_check_replays_a_streaming_model_through_the_runners_replay(tiny_root):
     """A model that reads ahead in `update` is caught on its streaming row while its static row passes
     (that the replay itself reveals nothing early is tests/test_replay.py's)."""
@@ -135,8 +143,9 @@ RECBOLE_TINY = {"epochs": 1, "stopping_step": 1, "embedding_size": 16, "train_ba
                                                  "max_valid_rows": 1000}),
     ("baselines.recbole:RankingModel", None, {**RECBOLE_TINY, "model": "Pop"}),
     ("baselines.recbole:RankingModel", None, {**RECBOLE_TINY, "model": "BPR"}),
+    ("baselines.multitask_mlp:MultiTaskMLP", ["ctr", "watch_time"], {"epochs": 1}),  # per task and shared
 ], ids=["GlobalMean", "Popularity", "RepeatConsumption", "GradientBoosting", "ArtifactProbe", "Oracle", "DeepFM",
-        "Pop", "BPR"])
+        "Pop", "BPR", "MultiTaskMLP"])
 def test_the_default_baselines_pass_every_check(tiny_root, spec, tasks, params):
     """Every model of the default pipeline passes check: learned ones here with small budgets (the same code
     paths); with its params.yaml block on every task: `kuailive-bench check <name>`."""

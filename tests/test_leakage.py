@@ -38,7 +38,8 @@ def _release(perturb_future: bool):
     if perturb_future:
         clicks.append((D, R, 50, T + 50, 9_000))
     negatives = [(A, R2, 51, T), (C, R0, 50, DAY0 + DAY + 21 * HOUR)]
-    comments = [(D, R, 50, T - 20_000), (B, R, 50, T), (A, R2, 51, T - 10_000)]
+    comments = [(D, R, 50, T - 20_000), (B, R, 50, T), (A, R2, 51, T - 10_000),
+                (E, R, 50, T - 30_000)]                              # not snapped: in E's running session
     likes = [(A, R, 50, T)] * (2 if perturb_future else 1)
     gifts = [(A, R0, 50, DAY0 + DAY + 20 * HOUR, 5), (A, R2, 51, T - 10_000, 100 * k),
              (E, R, 50, T - 60_000, 9 * k), (C, R, 50, T + 1, 40 * k), (A, R, 50, T, 3 * k)]
@@ -103,6 +104,28 @@ def test_features_at_t_do_not_change_when_the_future_changes(worlds):
     t0 = pq.read_table(p0["tasks"] / "gift_price" / "test.parquet").to_pandas()
     t1 = pq.read_table(p1["tasks"] / "gift_price" / "test.parquet").to_pandas()
     assert t0.gift_value.sum() != t1.gift_value.sum()
+
+
+def test_behaviour_sequences_at_t_hold_only_what_was_known_strictly_before_t(worlds):
+    (_, s0), (_, s1) = worlds[False], worlds[True]
+    users, at = np.array([A, B, C, D, E, F]), np.full(6, T)
+    a, b = s0.sequences(users, at), s1.sequences(users, at)
+    assert np.array_equal(a.offsets, b.offsets)
+    assert all(np.array_equal(a.columns[k], b.columns[k]) for k in a.columns)  # the future changed nothing
+    kinds = ("click", "long_view", "like", "comment", "gift")
+
+    def of(user: int) -> list[tuple[str, int]]:
+        i = int(np.flatnonzero(users == user)[0])
+        sl = slice(a.offsets[i], a.offsets[i + 1])
+        return [(kinds[k], int(v)) for k, v in zip(a.columns["kind"][sl], a.columns["value"][sl], strict=True)]
+
+    # A: the train session with its watch, long view and gift; the running session in R2 without its
+    # watch, snapped comment and gift; A's own click at exactly T is not before T
+    assert of(A) == [("click", 600_000), ("long_view", -1), ("gift", 5), ("click", -1)]
+    # D: the session that ended at T-15s, with its watch and its snapped comment
+    assert of(D) == [("click", 100_000), ("long_view", -1), ("click", 5_000), ("comment", -1)]
+    # E: the session running at T shows neither its snapped gift nor its comment of T-30s
+    assert of(E) == [("click", 100_000), ("long_view", -1), ("click", -1)]
 
 
 def test_encoders_are_fitted_on_train_only(worlds):

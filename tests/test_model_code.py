@@ -23,9 +23,9 @@ NOT_DEPENDED_ON = {"benchmark/cli.py", "benchmark/__init__.py", "benchmark/data/
                    "benchmark/sim/__init__.py", "baselines/__init__.py"}
 
 
-def _imported_files(cls: str) -> set[str]:
+def _imported_files(cls: str, runner: str = "benchmark.runner") -> set[str]:
     """Repository files a run of this class imports: the runner plus the class's module (fresh process)."""
-    code = ("import json, sys; import benchmark.runner, benchmark.sim.oracle; from benchmark.interface import "
+    code = (f"import json, sys; import {runner}, benchmark.sim.oracle; from benchmark.interface import "
             f"load_class; load_class({cls!r}); print(json.dumps(sorted(m.__file__ for n, m in sys.modules.items() "
             "if n.split('.')[0] in ('benchmark', 'baselines') and getattr(m, '__file__', None))))")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
@@ -73,6 +73,21 @@ def test_run_stages_depend_on_everything_a_run_imports(cls):
         others = {f"benchmark/tasks/{t}.py" for t in TASKS if t != task}
         missing = sorted(f for f in imported - others if not _covered(f, deps))
         assert not missing, f"run-{task} with {cls} imports {missing} but does not depend on them"
+
+
+@pytest.mark.parametrize("stage", ["fit-shared", "fit-shared-with-input"])
+def test_shared_fit_stages_depend_on_everything_a_shared_run_imports(stage):
+    """The same for a shared fit's stage (docs/shared-fits.md), with the shared-fit runner and its input."""
+    do = STAGES[stage]["do"]
+    assert "runs/code/${key}.json" in do["deps"] and do["outs"] == ["runs/${dataset}/shared/${key}"]
+    if stage == "fit-shared-with-input":
+        assert "runs/${dataset}/shared/${item.input}" in do["deps"]
+    deps = [d for d in do["deps"] if not d.startswith(("data/", "runs/"))]
+    for name in PARAMS.shared:
+        spec = PARAMS.models[name]
+        missing = sorted(f for f in _imported_files(spec.cls, "benchmark.shared_fit") - NOT_DEPENDED_ON
+                         if not _covered(f, deps + [spec.code]))
+        assert not missing, f"{stage} with {spec.cls} imports {missing} but does not depend on them"
 
 
 def test_run_stages_depend_on_their_models_fingerprint_not_the_baselines_folder():

@@ -73,6 +73,10 @@ def test_dvc_repro_publishes_a_leaderboard_from_its_runs(tiny_repo):
     runs = {(r["task"], r["model"], r["seed"]): r for r in results["runs"]}
     rows = {task: plan.rows for task, plan in parse_params(params).tasks.items()}
     assert "OnlineLogistic@moment" in rows["ctr"]   # a streaming model's row, from the same DVC stage
+    for task in ("ctr", "multi_behavior", "watch_time", "gift_price"):  # a shared fit's rows, from one stage
+        assert "MultiTaskMLP" in rows[task]
+        assert (run_folder(tiny_repo / "runs", "sim-tiny-s0", task, "MultiTaskMLP", shared=True) / "seed0" /
+                "metrics.json").exists()
     for task in TASKS:
         for model in rows[task]:
             assert any(k[:2] == (task, model) for k in runs), (task, model)
@@ -81,7 +85,7 @@ def test_dvc_repro_publishes_a_leaderboard_from_its_runs(tiny_repo):
     assert all(r["status"] == "ok" for r in results["runs"]), [r for r in results["runs"] if r["status"] != "ok"]
     # every reported primary metric is the one the run directory wrote
     for (task, model, seed), r in runs.items():
-        folder = run_folder(tiny_repo / "runs", "sim-tiny-s0", task, model) / f"seed{seed}"
+        folder = run_folder(tiny_repo / "runs", "sim-tiny-s0", task, model, model == "MultiTaskMLP") / f"seed{seed}"
         stored = json.loads((folder / "metrics.json").read_text())
         primary = results["tasks"][task]["primary"]
         assert r["metrics"][primary] == pytest.approx(stored["metrics"][primary])

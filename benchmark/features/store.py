@@ -23,6 +23,7 @@ from benchmark.features.history import ClickHistory, PairHistory, history_table
 from benchmark.features.keys import KeyCoder, searchsorted_many, sorted_unique
 from benchmark.features.live_index import LiveIndex
 from benchmark.features.moment import MomentContext
+from benchmark.features.sequences import EventLog, Sequences, build_log, check_max_len, kinds_key, select_kinds
 from benchmark.io import atomic_dir, log
 from benchmark.params import FeatureParams
 
@@ -114,6 +115,25 @@ class FeatureStore:
     def pair_stats(self, user_ids: np.ndarray, streamer_ids: np.ndarray, ts: np.ndarray) -> dict[str, np.ndarray]:
         """Repeat-consumption statistics of (user, streamer) pairs strictly before t."""
         return self._get("pairs", lambda: PairHistory(self.click_history)).stats(user_ids, streamer_ids, ts)
+
+    # --- behaviour sequences ---------------------------------------------------------------------------
+    def _event_log(self, kinds: tuple[str, ...]) -> EventLog:
+        """The event log of some kinds (built from the processed folder on first use, one per kinds tuple)."""
+        log = self._get("events:log", lambda: build_log(self.processed_dir, self.long_view_ms))
+        return self._get(f"events:{','.join(kinds)}", lambda: EventLog(select_kinds(log, kinds), self.base_ts))
+
+    def sequences(self, user_ids: np.ndarray, ts: np.ndarray, max_len: int | None = None,
+                  kinds: Sequence[str] | None = None, streamer_ids: np.ndarray | None = None) -> Sequences:
+        """Per (user, t): the last `max_len` events (all when None) known strictly before t, oldest first, of
+        the given kinds (all when None), with that streamer only when streamer_ids is given; a click's watch
+        (`value`) is -1 until its session ends (benchmark.features.sequences)."""
+        kinds, max_len = kinds_key(kinds), check_max_len(max_len)  # refused before the log is built
+        return self._event_log(kinds).query(user_ids, ts, max_len, streamer_ids)
+
+    def event_log(self, start: int, end: int, kinds: Sequence[str] | None = None) -> Sequences:
+        """Every event known in [start, end), one sequence per user (`user_ids`), in (user, ts, kind,
+        sample_id) order, click watch -1 unless its session ended before `end`: for pre-training."""
+        return self._event_log(kinds_key(kinds)).window(int(start), int(end))
 
     def entity_stats(self, field: str, values: np.ndarray | None, ts: np.ndarray) -> dict[str, np.ndarray]:
         """Expanding statistics of an entity strictly before t, for label-derived features.

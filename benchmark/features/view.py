@@ -13,6 +13,7 @@ catches by prefix invariance (docs/submitting.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ import pyarrow as pa
 from benchmark.data.schema import TZ_OFFSET_MS
 from benchmark.errors import BenchmarkError
 from benchmark.features.keys import sorted_unique
+from benchmark.features.sequences import Sequences, query_arrays
 from benchmark.features.store import FeatureStore
 
 ID_BITS = 31  # entity ids are packed with a 32-bit time offset into one int64 key
@@ -185,6 +187,16 @@ class FeatureView:
         self.__clock.check_pairs("pair_stats()", "streamer_id", streamer_ids, ts)
         return self.__store.pair_stats(user_ids, streamer_ids, ts)
 
+    def sequences(self, user_ids: np.ndarray, ts: np.ndarray, max_len: int | None = None,
+                  kinds: Sequence[str] | None = None, streamer_ids: np.ndarray | None = None) -> Sequences:
+        """The user's last `max_len` behaviour events (of `kinds`; with that streamer when streamer_ids is
+        given) known strictly before t, as ragged CSR sequences; a click's watch is -1 until its session ends."""
+        user_ids, ts, streamer_ids = query_arrays(user_ids, ts, streamer_ids)
+        self.__clock.check_pairs("sequences()", "user_id", user_ids, ts)
+        if streamer_ids is not None:
+            self.__clock.check_pairs("sequences()", "streamer_id", streamer_ids, ts)
+        return self.__store.sequences(user_ids, ts, max_len, kinds, streamer_ids)
+
     def entity_stats(self, field: str, values: np.ndarray | None, ts: np.ndarray) -> dict[str, np.ndarray]:
         """Expanding statistics of a user, streamer, room or of everything ('all') strictly before t."""
         ts = np.asarray(ts, dtype=np.int64)
@@ -241,6 +253,15 @@ class FeatureView:
         end = clock.until if end is None else int(end)
         clock.check_times("click_log()", np.array([end]))
         return self.__store.click_history.window(-(1 << 62) if start is None else int(start), end)
+
+    def event_log(self, start: int | None = None, end: int | None = None,
+                  kinds: Sequence[str] | None = None) -> Sequences:
+        """Every behaviour event known in [start, end) (end defaults to the test start), one sequence per user
+        (`user_ids`), click watch -1 unless its session ended before `end`: for pre-training. Fitting only."""
+        clock = self._fit_clock("event_log()")
+        end = clock.until if end is None else int(end)
+        clock.check_times("event_log()", np.array([end]))
+        return self.__store.event_log(-(1 << 62) if start is None else int(start), end, kinds)
 
     def candidates(self, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """CSR (offsets, streamer_id, live_id) of the streamers live at each t, for validation queries.

@@ -16,15 +16,17 @@ from typing import Any
 
 from benchmark.compare import json_clean, listed_unranked, read_metrics, run_dirs
 from benchmark.errors import DataError
-from benchmark.io import run_folder
+from benchmark.io import run_folder, significance_path
 from benchmark.params import Params, TaskPlan, as_params, parse_dataset, split_row
 from benchmark.tasks import get_task
 
 SCHEMA_VERSION = 1
 PACKAGES = ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "torch", "dvc", "matplotlib", "tabulate")
-RUN_FIELDS = ("train_seconds", "predict_seconds", "predict_rows_per_second", "n_params", "device",
-              "peak_memory_mb", "threads", "n_test", "uses_oracle", "learned", "n_train", "fit", "valid_metrics")
-STREAM_FIELDS = ("protocol", "stream", "fit_shared_with", "replay")  # a streaming row's (docs/streaming.md)
+RUN_FIELDS = ("train_seconds", "predict_seconds", "predict_rows_per_second", "n_params", "device", "device_name",
+              "peak_memory_mb", "peak_gpu_memory_mb", "threads", "n_test", "uses_oracle", "learned", "n_train", "fit",
+              "valid_metrics")
+# present only on some rows: streaming (docs/streaming.md), shared fits (docs/shared-fits.md), retrieval topk
+OPTIONAL_FIELDS = ("protocol", "stream", "fit_shared_with", "replay", "shared_fit", "fit_input", "retrieval")
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -37,7 +39,7 @@ def _run_record(dataset: str, task: str, model: str, seed: int, folder: Path) ->
         rec["error"] = str(raw.get("error") or "failed without an error message")
     rec["metrics"] = dict(raw.get("metrics") or {})
     rec.update({k: raw.get(k) for k in RUN_FIELDS})
-    rec.update({k: raw[k] for k in STREAM_FIELDS if k in raw})
+    rec.update({k: raw[k] for k in OPTIONAL_FIELDS if k in raw})
     return rec
 
 
@@ -58,9 +60,9 @@ def collect_runs(runs_root: Path, dataset: str, params: Params | Mapping) -> lis
     out = []
     for task, plan in params.tasks.items():
         for model in plan.rows:
-            found = run_dirs(runs_root, dataset, task, model, seeds)
+            found = run_dirs(runs_root, dataset, task, model, seeds, plan.shared)
             if not found:
-                where = run_folder(runs_root, dataset, task, model)
+                where = run_folder(runs_root, dataset, task, model, model in plan.shared)
                 out.append({"dataset": dataset, "task": task, "model": model, "seed": None,
                             "status": "failed", "error": f"no run found under {where}", "metrics": {},
                             **{k: None for k in RUN_FIELDS}})
@@ -147,13 +149,13 @@ def environment(params: Params) -> dict:
 
 
 def _significance_path(runs_root: Path, dataset: str, significance: Path | None) -> Path:
-    return Path(significance) if significance is not None else Path(runs_root) / dataset / "significance.json"
+    return Path(significance) if significance is not None else significance_path(runs_root, dataset)
 
 
 def collect_results(runs_root: Path, dataset: str, params: Params | Mapping, data_root: Path,
                     significance: Path | None = None) -> dict:
     """results.json: every run, every comparison (from significance.json, by default
-    runs/<dataset>/significance.json), data and split hashes, code version, environment, seeds."""
+    runs/significance/<dataset>.json), data and split hashes, code version, environment, seeds."""
     params = as_params(params)
     plan = params.tasks
     sig_path = _significance_path(runs_root, dataset, significance)

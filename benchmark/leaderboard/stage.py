@@ -17,7 +17,7 @@ def leaderboard_stage(params: Params | Mapping, runs_root: Path, data_root: Path
                       significance: Path | None = None) -> list[Path]:
     """`kuailive-bench leaderboard`: collect, write results.json, render; out_dir is replaced atomically.
 
-    `significance` defaults to runs/<dataset>/significance.json; if it lies inside out_dir it is carried
+    `significance` defaults to runs/significance/<dataset>.json; if it lies inside out_dir it is carried
     over into the new folder. Returns the files written (final paths).
     """
     params = as_params(params)
