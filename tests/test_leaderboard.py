@@ -11,6 +11,7 @@ import pytest
 
 from benchmark.compare import significance_stage
 from benchmark.errors import DataError
+from benchmark.io import significance_path
 from benchmark.leaderboard import (
     audit,
     budget,
@@ -33,7 +34,7 @@ def board(tmp_path_factory):
     """The synthetic world through significance and leaderboard: (data, runs, leaderboard folder)."""
     root = tmp_path_factory.mktemp("board")
     data, runs = build_world(root)
-    significance_stage(PARAMS, runs, data, runs / DATASET / "significance.json", quiet=True)
+    significance_stage(PARAMS, runs, data, significance_path(runs, DATASET), quiet=True)
     leaderboard_stage(PARAMS, runs, data, root / "leaderboard", quiet=True)
     return data, runs, root / "leaderboard"
 
@@ -199,7 +200,7 @@ def test_significance_inside_the_leaderboard_folder_is_carried_over(board, tmp_p
 
 def test_collect_refuses_a_significance_file_of_another_dataset(board, tmp_path):
     data, runs, _ = board
-    sig = json.loads((runs / DATASET / "significance.json").read_text())
+    sig = json.loads((significance_path(runs, DATASET)).read_text())
     sig["dataset"] = "sim-small-s0"
     (tmp_path / "s.json").write_text(json.dumps(sig))
     with pytest.raises(DataError, match="not 'sim-tiny-s0'"):

@@ -12,6 +12,7 @@ import pytest
 from benchmark.compare import significance_stage
 from benchmark.errors import ModelError
 from benchmark.interface import Baseline, Context
+from benchmark.io import significance_path
 from benchmark.leaderboard import leaderboard_stage
 from benchmark.params import parse_params
 from benchmark.runner import run_model_stage
@@ -89,7 +90,7 @@ def test_a_task_defined_in_one_module_runs_end_to_end(stayed, tiny_data, tmp_pat
     habit = json.loads((runs / DATASET / "stayed" / "Habit" / "seed0" / "metrics.json").read_text())
     assert habit["metrics"]["gauc"] > 0.5 and "breakdown/time=peak/gauc" in habit["metrics"]
 
-    sig = significance_stage(params, runs, data, runs / DATASET / "significance.json", quiet=True)
+    sig = significance_stage(params, runs, data, significance_path(runs, DATASET), quiet=True)
     assert {(c["model"], c["metric"], c["status"]) for c in sig["comparisons"]} == {
         ("Habit", "gauc", "ok"), ("Habit", "auc", "ok")}
     leaderboard_stage(params, runs, data, tmp_path / "board", quiet=True)

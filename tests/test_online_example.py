@@ -8,6 +8,7 @@ import json
 import pytest
 
 from benchmark.compare import significance_stage
+from benchmark.io import significance_path
 from benchmark.leaderboard import leaderboard_stage
 from benchmark.params import parse_params
 from benchmark.runner import run_model_stage
@@ -35,7 +36,7 @@ def test_an_online_model_gets_a_static_and_a_streaming_row_on_the_board(tiny_dat
     assert static["metrics"]["auc"] > 0.7 and online["metrics"]["auc"] > 0.7
     assert online["metrics"]["auc"] != static["metrics"]["auc"]   # the updates moved the scores
 
-    sig = significance_stage(params, runs, tiny_data, runs / DATASET / "significance.json", quiet=True)
+    sig = significance_stage(params, runs, tiny_data, significance_path(runs, DATASET), quiet=True)
     tested = {c["model"] for c in sig["comparisons"] if c["status"] == "ok"}
     assert tested == {"OnlineLogistic", "OnlineLogistic@moment"}
     leaderboard_stage(params, runs, tiny_data, tmp_path / "board", quiet=True)
