@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import benchmark.sim.model as model
+import benchmark.sim.feed as feed
 import benchmark.sim.oracle as oracle
 from benchmark.sim import simulate
 
@@ -31,7 +31,7 @@ def test_same_seed_byte_identical(first, tmp_path):
 def test_independent_of_thread_count(first, tmp_path, monkeypatch):
     threads = 2 if oracle.THREADS == 1 else 1
     monkeypatch.setattr(oracle, "THREADS", threads)
-    monkeypatch.setattr(model, "THREADS", threads)
+    monkeypatch.setattr(feed, "THREADS", threads)
     assert digests(simulate("tiny", 7, tmp_path, quiet=True)) == first
 
 
