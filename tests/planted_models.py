@@ -25,6 +25,19 @@ class _Base(Baseline):
         self.rate = float(train["click"].mean()) if "click" in train else 0.5
 
 
+class TopkOnly(Baseline):
+    """A topk model that fits nothing and is deterministic: subclasses give `score_candidates`."""
+
+    tasks = ("topk",)
+    deterministic = True
+
+    def fit(self, train, valid, ctx):
+        pass
+
+    def predict(self, test, ctx):
+        raise NotImplementedError
+
+
 def dig_processed_dir() -> Path:
     """The processed data folder, dug out of the harness's live objects (the view hands out no path)."""
     from benchmark.features.store import FeatureStore

@@ -8,10 +8,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchmark.errors import BenchmarkError
-from benchmark.interface import Baseline, load_class, registered_models
+from benchmark.interface import load_class, registered_models
 from benchmark.params import parse_params
 from benchmark.runner import run_model_stage
 from tests.example_submission.recency_model import RecencyModel
+from tests.planted_models import TopkOnly
 
 EXAMPLE = "tests.example_submission.recency_model:RecencyModel"
 
@@ -111,16 +112,7 @@ def test_topk_run_ranks_every_live_candidate(tiny_data, tmp_path):
     assert {"ndcg@10_repeat", "ndcg@10_new", "recall@50", "mrr", "coverage@10"} <= set(rec["metrics"])
 
 
-class _ConstantTopk(Baseline):
-    tasks = ("topk",)
-    deterministic = True
-
-    def fit(self, train, valid, ctx):
-        pass
-
-    def predict(self, test, ctx):
-        raise NotImplementedError
-
+class _ConstantTopk(TopkOnly):
     def score_candidates(self, queries, candidates, ctx):
         import numpy as np
 

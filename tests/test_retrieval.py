@@ -9,11 +9,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchmark.errors import ModelError
-from benchmark.interface import Baseline, Candidates, Context, Retrieved
+from benchmark.interface import Candidates, Context, Retrieved
 from benchmark.io import run_folder
 from benchmark.metrics import target_rank
 from benchmark.params import ModelSpec
 from benchmark.runner import MIN_RETRIEVED, retrieved_scores, run_one
+from tests.planted_models import TopkOnly
 
 DATASET = "sim-tiny-s0"
 
@@ -26,16 +27,7 @@ def _score(users: np.ndarray, streamers: np.ndarray) -> np.ndarray:
     return (x >> np.uint64(11)).astype(np.float64) / 2.0**53
 
 
-class ScoresAll(Baseline):
-    tasks = ("topk",)
-    deterministic = True
-
-    def fit(self, train, valid, ctx):
-        pass
-
-    def predict(self, test, ctx):
-        raise NotImplementedError
-
+class ScoresAll(TopkOnly):
     def score_candidates(self, queries: pd.DataFrame, candidates: Candidates, ctx: Context) -> np.ndarray:
         return _score(queries["user_id"].to_numpy()[candidates.query_index], candidates.streamer_id)
 

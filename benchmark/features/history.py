@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from benchmark.features.cumulative import CumulativeIndex
-from benchmark.features.keys import KeyCoder, query_order, searchsorted_many, sorted_unique, unpermute
+from benchmark.features.keys import KeyCoder, pair_codes, query_order, searchsorted_many, sorted_unique, unpermute
 
 COLUMNS = ["user_id", "sample_id", "live_id", "streamer_id", "ts", "reveal_ts",
            "watch_ms", "n_comment", "n_like", "n_gift", "gift_value"]
@@ -108,11 +108,7 @@ class PairHistory:
 
     def _pair(self, user_ids: np.ndarray, streamer_ids: np.ndarray) -> np.ndarray:
         """One int64 per (user, streamer); -1 when either is absent from the log (never in the vocabulary)."""
-        ucode, ufound = self.users.codes(user_ids)
-        spos = searchsorted_many(self.streamers, streamer_ids)
-        sfound = (spos < self.streamers.size) & (
-            self.streamers[np.minimum(spos, max(self.streamers.size - 1, 0))] == streamer_ids)
-        return np.where(ufound & sfound, ucode * self.streamers.size + spos, -1)
+        return pair_codes(*self.users.codes(user_ids), self.streamers, streamer_ids)
 
     def stats(self, user_ids: np.ndarray, streamer_ids: np.ndarray, ts: np.ndarray) -> dict[str, np.ndarray]:
         """clicks, last_click_ts (-1 if none) and revealed watch_ms / n_gift / gift_value, all before t."""

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from benchmark.errors import BenchmarkError
-from benchmark.features.keys import KeyCoder, searchsorted_many, sorted_unique
+from benchmark.features.keys import KeyCoder, pair_codes, searchsorted_many, sorted_unique
 
 KINDS = ("click", "long_view", "like", "comment", "gift")
 KIND_CODE = {k: np.int8(i) for i, k in enumerate(KINDS)}
@@ -232,11 +232,7 @@ class EventLog:
 
     def pair_ids(self, user_codes: np.ndarray, user_found: np.ndarray, streamer_ids: np.ndarray) -> np.ndarray:
         """One int64 per (user, streamer); -1 when either is absent from this log."""
-        n = self.streamers.size
-        streamer_ids = np.asarray(streamer_ids, np.int64)
-        spos = searchsorted_many(self.streamers, streamer_ids)
-        sfound = (spos < n) & (self.streamers[np.minimum(spos, max(n - 1, 0))] == streamer_ids) if n else False
-        return np.where(user_found & sfound, user_codes * n + spos, -1)
+        return pair_codes(user_codes, user_found, self.streamers, streamer_ids)
 
     @property
     def pairs(self) -> RaggedIndex:
