@@ -34,13 +34,20 @@ def _cmd_ingest(a: argparse.Namespace) -> None:
 
 
 def _cmd_simulate(a: argparse.Namespace) -> None:
+    from benchmark.errors import BenchmarkError
     from benchmark.sim import simulate
+    from benchmark.sim.presets import SWITCHES
     from benchmark.sim.report import calibration_report
 
+    unknown = sorted(set(a.off) - set(SWITCHES))
+    if unknown:
+        raise BenchmarkError(f"simulate --off: {', '.join(unknown)} is no simulator switch "
+                             f"(one of: {', '.join(SWITCHES)})")
+    overrides = {k: False for k in a.off} or None
     if a.report and a.out is None:
-        print(calibration_report(preset=a.preset, seed=a.seed, quiet=a.quiet))
+        print(calibration_report(preset=a.preset, seed=a.seed, quiet=a.quiet, overrides=overrides))
         return
-    simulate(preset=a.preset, seed=a.seed, out=Path(a.out), quiet=a.quiet)
+    simulate(preset=a.preset, seed=a.seed, out=Path(a.out), overrides=overrides, quiet=a.quiet)
     if a.report:
         print(calibration_report(source=Path(a.out), preset=a.preset, quiet=a.quiet))
 
@@ -180,8 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--md5", default=None, help="verify the zip against this md5 first")
 
     sp = add("simulate", _cmd_simulate, "write KuaiLive-Sim data in the exact release layout, plus oracle/")
-    sp.add_argument("--preset", choices=["tiny", "small", "full"], default="small")
+    sp.add_argument("--preset", choices=["tiny", "small", "dense", "full"], default="small")
     sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--off", action="append", default=[], metavar="SWITCH",
+                    help="turn a mechanism off (repeatable), e.g. --off highlights")
     sp.add_argument("--out", default=None)
     sp.add_argument("--report", action="store_true", help="print sim vs published KuaiLive statistics")
 

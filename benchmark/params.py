@@ -18,7 +18,7 @@ import yaml
 
 from benchmark.errors import BenchmarkError
 
-_SIM_NAME = re.compile(r"^sim-(tiny|small|full)-s(\d+)$")
+_SIM_NAME = re.compile(r"^sim-([a-z]+)-s(\d+)((?:-no[a-z_]+)*)$")
 DEFAULT_DATASET = "sim-small-s0"  # the embedded default: KuaiLive-Sim's small preset
 PROTOCOLS = ("static", "streaming")
 STREAMS = ("moment", "fast_slow")  # the label streams a streaming model is replayed under (docs/streaming.md)
@@ -34,16 +34,39 @@ class DatasetName:
     source: str  # "kuailive" or "sim"
     preset: str | None = None
     seed: int | None = None
+    switched_off: tuple[str, ...] = ()  # simulator switches the name turns off (`-no<switch>`), in its order
+
+    @property
+    def overrides(self) -> dict[str, bool]:
+        """The simulator overrides the name stands for ({switch: False} per `-no<switch>`)."""
+        return {k: False for k in self.switched_off}
 
 
 def parse_dataset(name: str) -> DatasetName:
-    """'kuailive' or 'sim-<preset>-s<seed>' -> DatasetName; anything else is a clear error."""
+    """'kuailive' or 'sim-<preset>-s<seed>[-no<switch>]...' -> DatasetName; anything else is a clear error.
+
+    A switch is written without its underscores (`-nocontentdrift` turns `content_drift` off); each may
+    appear once.
+    """
+    from benchmark.sim.presets import PRESETS, SWITCHES
+
     if name == "kuailive":
         return DatasetName(name, "kuailive")
     m = _SIM_NAME.match(name)
-    if not m:
-        raise BenchmarkError(f"params.yaml: dataset '{name}' is neither 'kuailive' nor 'sim-<tiny|small|full>-s<seed>'")
-    return DatasetName(name, "sim", m.group(1), int(m.group(2)))
+    if not m or m.group(1) not in PRESETS:
+        raise BenchmarkError(f"params.yaml: dataset '{name}' is neither 'kuailive' nor "
+                             f"'sim-<{'|'.join(PRESETS)}>-s<seed>[-no<switch>]...'")
+    compact = {k.replace("_", ""): k for k in SWITCHES}
+    off = []
+    for word in m.group(3).split("-no")[1:]:
+        switch = compact.get(word.replace("_", ""))
+        if switch is None:
+            raise BenchmarkError(f"params.yaml: dataset '{name}': '-no{word}' names no simulator switch "
+                                 f"(one of: {', '.join(sorted(compact))})")
+        if switch in off:
+            raise BenchmarkError(f"params.yaml: dataset '{name}': '-no{word}' appears twice")
+        off.append(switch)
+    return DatasetName(name, "sim", m.group(1), int(m.group(2)), tuple(off))
 
 
 @dataclass(frozen=True)

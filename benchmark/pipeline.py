@@ -12,14 +12,15 @@ from benchmark.params import Params, load_params
 
 
 def make_raw(params_path: Path, out: Path, quiet: bool = False) -> Path:
-    """Simulate `sim-<preset>-s<seed>` into out, or put the real KuaiLive.zip (fetched or local) there."""
+    """Simulate `sim-<preset>-s<seed>[-no<switch>]...` into out, or put the real KuaiLive.zip (fetched or
+    local) there."""
     params = load_params(params_path)
     ds = params.dataset
     out = Path(out)
     if ds.source == "sim":
         from benchmark.sim import simulate
 
-        return simulate(preset=ds.preset, seed=ds.seed, out=out, quiet=quiet)
+        return simulate(preset=ds.preset, seed=ds.seed, out=out, overrides=ds.overrides or None, quiet=quiet)
     real = params.kuailive
     local = real.local_path
     out.mkdir(parents=True, exist_ok=True)

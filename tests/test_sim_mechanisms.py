@@ -83,7 +83,8 @@ def check_activity_tail(on, off):
 
 
 def check_side_signal(on, off):
-    assert on["user_profile_activity_spearman"] >= 0.4 and on["streamer_fans_clicks_spearman"] >= 0.5
+    # platform_profiles: user counts follow the latent activity (lifetime), so they track window clicks less.
+    assert on["user_profile_activity_spearman"] >= 0.2 and on["streamer_fans_clicks_spearman"] >= 0.5
     assert abs(off["user_profile_activity_spearman"]) <= 0.15 and abs(off["streamer_fans_clicks_spearman"]) <= 0.15
 
 
@@ -107,6 +108,30 @@ def check_release_quirks(on, off):
     assert off["unattributed_share"] == 0 and off["streamer_mismatch_share"] == 0 and off["title_change_rooms"] == 0
 
 
+def check_platform_traffic(on, off):
+    # At small the lift is >= 1.5 (docs/simulator.md); tiny's few exposures per room make it noisier.
+    assert on["highlight_exposure_lift"] >= 1.3
+    assert off["highlight_exposure_lift"] <= 1.1
+
+
+def check_content_drift(on, off):
+    assert on["multi_category_streamers"] >= 0.10
+    assert off["multi_category_streamers"] == 0.0
+
+
+def check_weekly_rhythm(on, off):
+    assert on["weekend_weekday_ratio"] >= off["weekend_weekday_ratio"] + 0.05
+    assert 0.9 <= off["weekend_weekday_ratio"] <= 1.1
+
+
+def check_platform_profiles(on, off):
+    assert off["profile_click_partial"] >= on["profile_click_partial"] + 0.2
+
+
+def check_match_value(on, off):
+    assert on["oracle_watch_spearman"] >= off["oracle_watch_spearman"] + 0.1
+
+
 def test_every_switch_has_a_check():
     assert sorted(SWITCHES) == sorted(n[len("check_"):] for n in globals() if n.startswith("check_"))
 
@@ -116,3 +141,13 @@ def test_mechanism_on_and_off(switch, on, on_bigger, tmp_path):
     preset, over = BIGGER.get(switch, ("tiny", {}))
     off = _stats(tmp_path, preset, {**over, switch: False})
     globals()[f"check_{switch}"](on_bigger if switch in BIGGER else on, off)
+
+
+def test_dense_highlights_are_crowded(tmp_path):
+    """dense (a mechanism study): most exposures inside a highlight follow another sampled user's entry by <= 30 s."""
+    from benchmark.sim.report import highlight_stats
+
+    simulate("dense", SEED, tmp_path, quiet=True)
+    h = highlight_stats(tmp_path)
+    assert h["entry30_in"] >= 0.5 and h["entry30_in"] > h["entry30_out"]
+    assert h["exposure_share_in"] >= 1.5 * h["time_share"]

@@ -83,3 +83,17 @@ def test_oracle_scores_any_candidate(out):
 def test_load_rejects_non_oracle(tmp_path):
     with pytest.raises(BenchmarkError):
         Oracle.load(tmp_path)
+
+
+def test_a_room_shows_its_segments_topics_in_turn():
+    """Content.topic_at: the opening topic before the first change, then each segment's from its start on."""
+    import numpy as np
+
+    from benchmark.sim.oracle import T0_MS, Content, interval_key
+
+    keys = interval_key(np.array([1, 1, 2]), np.array([T0_MS + 100, T0_MS + 200, T0_MS + 50]))
+    c = Content(np.zeros((9, 2), np.float32), np.zeros(9, np.int8), np.array([0, 1, 2, 3], np.int32), keys,
+                np.array([7, 8, 6], np.int32))
+    rooms = np.array([0, 1, 1, 1, 1, 2, 2, 3])
+    t = T0_MS + np.array([500, 99, 100, 199, 200, 49, 50, 10])
+    assert c.topic_at(rooms, t).tolist() == [0, 1, 7, 7, 8, 2, 6, 3]

@@ -29,8 +29,12 @@ def sim_text(data: dict) -> str:
     sim = data.get("simulator")
     if not sim:
         return ""
+    from benchmark.sim.presets import STUDY_PRESETS
+
     over = ", ".join(f"{k}={v}" for k, v in sorted(sim["overrides"].items())) or "none"
-    return f"simulator `{sim['version']}`, overrides: {over}"
+    study = " (preset `{}`: mechanism study, not KuaiLive-shaped)".format(data["preset"]) \
+        if data.get("preset") in STUDY_PRESETS else ""
+    return f"simulator `{sim['version']}`, overrides: {over}{study}"
 
 
 def _num(x: float | None) -> str:

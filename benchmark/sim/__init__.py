@@ -15,7 +15,8 @@ from benchmark.io import log
 
 def simulate(preset: str, seed: int, out: Path, overrides: dict[str, Any] | None = None,
              quiet: bool = False) -> Path:
-    """Simulate preset (tiny, small, full) with seed; write out/KuaiLive/ and out/oracle/ atomically; return out."""
+    """Simulate preset (tiny, small, dense, full) with seed; write out/KuaiLive/ and out/oracle/ atomically;
+    return out."""
     from benchmark.sim.model import simulate_release
     from benchmark.sim.presets import get_params
     from benchmark.sim.writer import DirectorySink

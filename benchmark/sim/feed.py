@@ -4,6 +4,7 @@ then), giving the exposures sorted by (time, user)."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,9 @@ from benchmark.sim.oracle import (
     MINUTE_MS,
     T0_MS,
     T1_MS,
+    T_BASE_MS,
     THREADS,
+    is_weekend,
     last_le,
     packed_argsort,
     parallel_chunks,
@@ -21,6 +24,21 @@ from benchmark.sim.presets import CATEGORIES, SimParams
 from benchmark.sim.schedule import make_requests
 from benchmark.sim.vectorised import seg_positions, time_user_order
 from benchmark.sim.world import World
+
+
+@dataclass
+class Exposures:
+    """Every simulated exposure, sorted by (time, user), unique per (user, ms): pool indices of the user and
+    the room, the time (epoch ms), and whether a live favourite (rather than the feed) showed it."""
+
+    user: np.ndarray
+    room: np.ndarray
+    t: np.ndarray
+    via_fav: np.ndarray
+
+    def free(self) -> None:
+        """Drop the pool-sized arrays (the release keeps only the kept users' part)."""
+        self.user = self.room = self.t = self.via_fav = np.zeros(0, np.int64)
 
 
 def pick_favourites(p: SimParams, rng: np.random.Generator, w: World, eu: np.ndarray, t: np.ndarray,
@@ -81,7 +99,7 @@ def feed_index(p: SimParams, w: World) -> dict[str, Any]:
     st_rel = np.maximum(r["start"][valid] - T0_MS, -(2**31) + 1).astype(np.int32)
     s = r["streamer"][valid]
     popw = np.exp(p.feed_pop_exponent * w.streamers["log_pop"][s]).astype(np.float32)
-    cat = w.streamers["category"][s].astype(np.int32)
+    cat = (r["category"][valid] if "category" in r else w.streamers["category"][s]).astype(np.int32)
     b_lo = lo // bin_ms
     ne = ((hi - 1) // bin_ms - b_lo + 1).astype(np.int64)
     e = np.repeat(np.arange(valid.size, dtype=np.int32), ne)  # entry -> position in `valid`
@@ -97,7 +115,12 @@ def feed_index(p: SimParams, w: World) -> dict[str, Any]:
         age1 = (ov_hi - st_rel[e]).astype(np.float32)
         weight += np.float32(p.fresh_boost * MINUTE_MS / bin_ms) * (np.exp(-age0 / tau) - np.exp(-age1 / tau))
         del age0, age1
-    del ov_lo, ov_hi
+    if p.platform_traffic and p.highlights and w.hl_key.size:
+        # The platform audience surges in a highlight: extra entries over each window's part of each slot.
+        h_e, h_bin, h_lo, h_hi, h_w = _highlight_entries(p, w, valid, popw, bin_ms)
+        e, e_bin = np.concatenate([e, h_e]), np.concatenate([e_bin, h_bin])
+        ov_lo, ov_hi = np.concatenate([ov_lo, h_lo]), np.concatenate([ov_hi, h_hi])
+        weight = np.concatenate([weight, h_w])
     seg = e_bin * np.int32(k) + cat[e]
     del e_bin
     n_seg = n_bins * k
@@ -108,12 +131,36 @@ def feed_index(p: SimParams, w: World) -> dict[str, Any]:
     cum[0] = 0.0
     np.cumsum(weight[order], dtype=np.float64, out=cum[1:])
     del weight
+    # Each entry's interval (window-relative ms): the room's live part of the slot, or a highlight's.
     return {"room": valid[e[order]].astype(np.int64), "cum": cum, "seg_off": seg_off, "n_bins": n_bins,
-            "bin_ms": bin_ms}
+            "bin_ms": bin_ms, "lo": ov_lo[order], "hi": ov_hi[order]}
+
+
+def _highlight_entries(p: SimParams, w: World, valid: np.ndarray, popw: np.ndarray,
+                       bin_ms: int) -> tuple[np.ndarray, ...]:
+    """Index entries for highlight windows: (hl_traffic_boost - 1) x the room's exploitation weight over each
+    window's overlap with each slot. Returns entry -> position in `valid`, slot, interval lo/hi, weight."""
+    h_room = w.hl_key >> 32
+    pos = np.searchsorted(valid, h_room)
+    ok = np.nonzero((pos < valid.size) & (valid[np.minimum(pos, valid.size - 1)] == h_room))[0]
+    lo = np.maximum((w.hl_key[ok] & 0xFFFFFFFF) + T_BASE_MS, T0_MS) - T0_MS
+    hi = np.minimum(w.hl_end[ok], T1_MS) - T0_MS
+    ok2 = np.nonzero(hi > lo)[0]
+    ok, lo, hi = ok[ok2], lo[ok2].astype(np.int32), hi[ok2].astype(np.int32)
+    b_lo = lo // bin_ms
+    ne = ((hi - 1) // bin_ms - b_lo + 1).astype(np.int64)
+    j = np.repeat(np.arange(ok.size), ne)
+    h_bin = (np.repeat(b_lo, ne) + seg_positions(ne, np.int32)).astype(np.int32)
+    e_lo = np.maximum(lo[j], h_bin * np.int32(bin_ms))
+    e_hi = np.minimum(hi[j], (h_bin + 1) * np.int32(bin_ms))
+    e = pos[ok][j].astype(np.int32)
+    weight = (np.float32(p.hl_traffic_boost - 1.0) * popw[e]
+              * ((e_hi - e_lo).astype(np.float32) / np.float32(bin_ms)))
+    return e, h_bin, e_lo, e_hi, weight
 
 
 def _propose(rng: np.random.Generator, idx: dict, b: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """One proposal per request: an index entry drawn by feed weight within [lo, hi) of the request's slot."""
+    """One proposal per request: the index of an entry drawn by feed weight within [lo, hi) of its slot."""
     cum, seg_off, k = idx["cum"], idx["seg_off"], len(CATEGORIES)
     target = cum[lo] + rng.random(b.size) * (cum[hi] - cum[lo])
     pick = np.empty(b.size, dtype=np.int64)
@@ -128,7 +175,7 @@ def _propose(rng: np.random.Generator, idx: dict, b: np.ndarray, lo: np.ndarray,
             pick[sel] = np.searchsorted(cum[e_lo:e_hi + 1], target[sel], side="right") - 1 + e_lo
 
     parallel_chunks(work, bins.size, min_chunk=64)
-    return idx["room"][np.clip(pick, lo, np.maximum(hi - 1, lo))].astype(np.int64)
+    return np.clip(pick, lo, np.maximum(hi - 1, lo))
 
 
 def pick_feed(p: SimParams, rng: np.random.Generator, w: World, eu: np.ndarray, t: np.ndarray,
@@ -144,36 +191,48 @@ def pick_feed(p: SimParams, rng: np.random.Generator, w: World, eu: np.ndarray, 
     bin_ms, seg_off = idx["bin_ms"], idx["seg_off"]
     b = (t - T0_MS) // bin_ms
     cum_taste = np.cumsum(w.users["taste"], axis=1).astype(np.float32)
+    weekend = is_weekend(t) if p.weekly_rhythm else None
+    if weekend is not None:  # weekend tastes: leisure categories up, shopping and study down
+        tilted = w.users["taste"] * np.exp(p.weekend_taste * np.asarray(p.weekend_tilt))[None, :]
+        cum_weekend = np.cumsum(tilted / tilted.sum(axis=1, keepdims=True), axis=1).astype(np.float32)
     cat = np.empty(eu.size, dtype=np.int64)
     for a in range(0, eu.size, 1 << 21):
         z = slice(a, min(a + (1 << 21), eu.size))
         u = rng.random(z.stop - a, dtype=np.float32)
-        cat[z] = np.minimum((u[:, None] > cum_taste[eu[z]]).sum(axis=1), k - 1)
+        cum = cum_taste[eu[z]]
+        if weekend is not None:
+            cum = np.where(weekend[z][:, None], cum_weekend[eu[z]], cum)
+        cat[z] = np.minimum((u[:, None] > cum).sum(axis=1), k - 1)
     seg = b * k + cat
     lo, hi = seg_off[seg], seg_off[seg + 1]
     empty = hi == lo
     lo[empty], hi[empty] = seg_off[b[empty] * k], seg_off[b[empty] * k + k]
+    t_rel = t - T0_MS
+
+    def covers(entry: np.ndarray, at: np.ndarray) -> np.ndarray:  # the entry's interval holds the request time
+        return (idx["lo"][entry] <= at) & (at < idx["hi"][entry])
+
     first = _propose(rng, idx, b, lo, hi)
-    chosen = first.copy()
-    todo = np.nonzero((w.rooms["start"][first] > t) | (t >= w.rooms["end"][first]))[0]
+    chosen = idx["room"][first]
+    todo = np.nonzero(~covers(first, t_rel))[0]
     for _ in range(p.feed_proposals - 1):
         if todo.size == 0:
             break
         cand = _propose(rng, idx, b[todo], lo[todo], hi[todo])
-        live = (w.rooms["start"][cand] <= t[todo]) & (t[todo] < w.rooms["end"][cand])
-        chosen[todo[live]] = cand[live]
+        live = covers(cand, t_rel[todo])
+        chosen[todo[live]] = idx["room"][cand[live]]
         todo = todo[~live]
-    # Nothing live at the request time: show the first proposal at a time it is live within the slot.
-    r = first[todo]
-    slot_lo = np.maximum(w.rooms["start"][r], T0_MS + b[todo] * bin_ms)
-    slot_hi = np.minimum(w.rooms["end"][r], np.minimum(T0_MS + (b[todo] + 1) * bin_ms, T1_MS))
+    # The request time is outside the first proposal's interval (the room's live part of the slot, or a
+    # highlight's): show it at a uniform time of that interval.
+    f = first[todo]
+    e_lo, e_hi = idx["lo"][f].astype(np.int64) + T0_MS, idx["hi"][f].astype(np.int64) + T0_MS
     t_new = t.copy()
-    t_new[todo] = slot_lo + (rng.random(todo.size) * (slot_hi - slot_lo)).astype(np.int64)
+    t_new[todo] = e_lo + (rng.random(todo.size) * (e_hi - e_lo)).astype(np.int64)
     chosen[hi == lo] = -1
     return chosen, t_new
 
 
-def make_exposures(p: SimParams, rngs: dict, w: World, quiet: bool) -> dict[str, np.ndarray]:
+def make_exposures(p: SimParams, rngs: dict, w: World, quiet: bool) -> Exposures:
     """Requests -> shown rooms; exposures sorted by (time, user) with unique (user, time) keys."""
     eu, t, sess, s_start = make_requests(p, rngs["sessions"], w.users)
     room = pick_favourites(p, rngs["feed"], w, eu, t, sess, s_start)
@@ -188,4 +247,4 @@ def make_exposures(p: SimParams, rngs: dict, w: World, quiet: bool) -> dict[str,
     # (user, ms) must be unique: drop the rare exact repeats.
     dup = np.r_[False, (t[1:] == t[:-1]) & (eu[1:] == eu[:-1])]
     ok = ~dup
-    return {"user": eu[ok], "room": room[ok], "t": t[ok], "via_fav": via_fav[ok]}
+    return Exposures(eu[ok], room[ok], t[ok], via_fav[ok])

@@ -24,14 +24,21 @@ from benchmark.io import log
 from benchmark.sim.feed import make_exposures
 from benchmark.sim.funnel import run_funnel, select_users, unlogged_events
 from benchmark.sim.oracle import CAP_MS, T0_MS, T1_MS
-from benchmark.sim.presets import CATEGORIES, SimParams, to_dict
+from benchmark.sim.presets import CATEGORIES, SIM1_OVERRIDES, SimParams, to_dict
 from benchmark.sim.release import Sink, assemble
 from benchmark.sim.schedule import add_highlights
 from benchmark.sim.world import make_world
 
 STAGES = ("streamers", "rooms", "highlights", "users", "favourites", "sessions", "feed", "funnel",
-          "quirks", "selection", "titles", "ids", "side", "mismatch")
-VERSION = "kuailive-sim-1"
+          "quirks", "selection", "titles", "ids", "side", "mismatch", "content", "platform")
+VERSION = "kuailive-sim-2"
+SIM1 = "kuailive-sim-1"  # what the model is with every sim-2 switch off (byte for byte)
+
+
+def version(p: SimParams) -> str:
+    """kuailive-sim-2, or kuailive-sim-1 when the parameters are sim-1's (SIM1_OVERRIDES: every mechanism sim-2
+    added off and the values it recalibrated back)."""
+    return SIM1 if all(getattr(p, k) == v for k, v in SIM1_OVERRIDES.items()) else VERSION
 
 
 def simulate_release(p: SimParams, seed: int, sink: Sink, quiet: bool = False) -> dict[str, Any]:
@@ -52,20 +59,23 @@ def simulate_release(p: SimParams, seed: int, sink: Sink, quiet: bool = False) -
             for name, ss in zip(STAGES, np.random.SeedSequence(seed).spawn(len(STAGES)), strict=True)}
     w = make_world(p, rngs)
     done("world", f"world: {p.n_streamers} streamers, {w.rooms['start'].size} rooms, {w.U.shape[0]} users")
+    if p.platform_traffic:  # the feed follows the platform audience, highlights included: windows first
+        add_highlights(p, rngs["highlights"], w, np.ones(w.rooms["start"].size, dtype=bool))
     ex = make_exposures(p, rngs, w, quiet)
     w.room_key = np.zeros(0, np.int64)  # only the favourite look-ups needed it
-    exposed = np.zeros(w.rooms["start"].size, dtype=bool)
-    exposed[ex["room"]] = True
-    add_highlights(p, rngs["highlights"], w, exposed)
-    del exposed
-    done("exposures", f"exposures: {ex['user'].size}, {w.hl_key.size} highlight windows")
+    if not p.platform_traffic:  # sim-1: windows only for the rooms someone was shown
+        exposed = np.zeros(w.rooms["start"].size, dtype=bool)
+        exposed[ex.room] = True
+        add_highlights(p, rngs["highlights"], w, exposed)
+        del exposed
+    done("exposures", f"exposures: {ex.user.size}, {w.hl_key.size} highlight windows")
     truth = w.truth(p)
     fu = run_funnel(p, rngs["funnel"], truth, ex)
     un = unlogged_events(p, rngs["quirks"], truth, ex, fu)
-    done("funnel", f"funnel: {fu['cidx'].size} clicks")
+    done("funnel", f"funnel: {fu.cidx.size} clicks")
     sel = select_users(p, rngs["selection"], w.U.shape[0], ex, fu, un, quiet)
     counts = assemble(p, rngs, w, ex, fu, un, sel, sink)
     done("release", f"release: {sel.size} users kept, {counts['rooms_written']} rooms written")
     bar.close()
-    return {"version": VERSION, "seed": int(seed), "params": to_dict(p), "categories": list(CATEGORIES),
+    return {"version": version(p), "seed": int(seed), "params": to_dict(p), "categories": list(CATEGORIES),
             "window_ms": [T0_MS, T1_MS], "cap_ms": CAP_MS, "counts": counts, "timings_s": timings}

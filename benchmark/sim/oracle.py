@@ -46,6 +46,11 @@ def hour_density(profile: tuple[tuple[float, float, float], ...], hours: np.ndar
     return out
 
 
+def is_weekend(t_ms: np.ndarray) -> np.ndarray:
+    """Whether each time falls on a Saturday or Sunday, +08 (the window's day 0, 2025-05-05, is a Monday)."""
+    return ((np.asarray(t_ms, dtype=np.int64) - T0_MS) // DAY_MS) % 7 >= 5
+
+
 def tod_grid(p: SimParams) -> np.ndarray:
     """Click time-of-day term per minute of the +08 day: the user activity curve (max 1) minus its mean."""
     if not p.daily_peak:
@@ -136,21 +141,45 @@ class Context:
                        self.hl[a:b])
 
 
+@dataclass
+class Content:
+    """What each room shows (content_drift): a bank of topic factors, each room's opening topic and the later
+    segments of long rooms (sorted keys interval_key(room, segment start) with their topics)."""
+
+    topics: np.ndarray          # (n_topics, d) float32 topic factors
+    topic_category: np.ndarray  # (n_topics,) int8 category of each topic
+    room_topic: np.ndarray      # (n_rooms,) int32 topic a room opens with
+    seg_key: np.ndarray         # sorted interval_key(room, start) of the content changes
+    seg_topic: np.ndarray       # (n_segments,) int32 topic from that change on
+
+    def topic_at(self, ri: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """The topic room ri shows at time t: its latest segment started at or before t, else its opening one."""
+        ri = np.asarray(ri, dtype=np.int64)
+        if self.seg_key.size == 0:
+            return self.room_topic[ri]
+        idx = last_le(self.seg_key, ri, t)
+        j = np.maximum(idx, 0)
+        same = (idx >= 0) & ((self.seg_key[j] >> 32) == ri)
+        return np.where(same, self.seg_topic[j], self.room_topic[ri])
+
+
 class Truth:
     """The model's probability functions over index arrays (users, streamers, rooms of this Truth).
 
     users: dict of float32 arrays bias, engage, comment, like, gift, price_tilt; U: (n_users, d) factors.
     streamers: log_pop (float32), category (int8); V: (n_streamers, d) factors.
-    rooms: streamer (int32), start, end (true end, int64 ms). Highlights: sorted keys
-    interval_key(room, start) with their ends. Favourites: (n_users, k) streamer indices, -1 padded.
+    rooms: streamer (int32), start, end (true end, int64 ms), and category (int8) with content_drift.
+    Highlights: sorted keys interval_key(room, start) with their ends. Favourites: (n_users, k) streamer
+    indices, -1 padded. content: the rooms' own content (content_drift on), else None.
     """
 
     def __init__(self, params: SimParams, users: dict[str, np.ndarray], U: np.ndarray,
                  streamers: dict[str, np.ndarray], V: np.ndarray, rooms: dict[str, np.ndarray],
-                 hl_key: np.ndarray, hl_end: np.ndarray, fav: np.ndarray):
+                 hl_key: np.ndarray, hl_end: np.ndarray, fav: np.ndarray, content: Content | None = None):
         self.p = params
         self.users, self.U, self.streamers, self.V, self.rooms = users, U, streamers, V, rooms
-        self.hl_key, self.hl_end, self.fav = hl_key, hl_end, fav
+        self.hl_key, self.hl_end, self.fav, self.content = hl_key, hl_end, fav, content
+        self.weekend_tilt = np.asarray(params.weekend_tilt, dtype=np.float64)
         self.n_streamers = int(V.shape[0])
         self.tod = tod_grid(params)
         w = np.asarray(params.price_weights, dtype=np.float64)
@@ -169,16 +198,38 @@ class Truth:
     # --- look-ups -------------------------------------------------------------------------------
     def affinity(self, ui: np.ndarray, si: np.ndarray) -> np.ndarray:
         """Taste match u . v / sqrt(d) (about unit variance), float64."""
+        return self._dot(self.V, ui, si)
+
+    def _dot(self, M: np.ndarray, ui: np.ndarray, mi: np.ndarray) -> np.ndarray:
+        """U[ui] . M[mi] / sqrt(d) per pair, summed in float64 (bit-exact whatever the batch)."""
         out = np.empty(len(ui), dtype=np.float64)
         scale = 1.0 / np.sqrt(self.U.shape[1])
 
         def work(lo: int, hi: int) -> None:
             for a in range(lo, hi, CHUNK):
                 b = min(a + CHUNK, hi)
-                out[a:b] = (self.U[ui[a:b]] * self.V[si[a:b]]).sum(axis=1, dtype=np.float64) * scale
+                out[a:b] = (self.U[ui[a:b]] * M[mi[a:b]]).sum(axis=1, dtype=np.float64) * scale
 
         parallel_chunks(work, len(ui))
         return out
+
+    def match(self, ui: np.ndarray, ri: np.ndarray, si: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """The user-room match at t: the taste match with the streamer, mixed (content_drift) with the room's
+        current topic, rescaled to about unit variance."""
+        a = self.affinity(ui, si)
+        if self.content is None:
+            return a
+        k = self.content.topic_at(ri, t)
+        kappa = self.p.content_weight
+        rho = self.p.category_weight if self.p.category_clusters else 0.0
+        norm = np.sqrt(1.0 + 2.0 * np.sqrt(kappa * (1 - kappa)) * rho)
+        return (np.sqrt(1 - kappa) * a + np.sqrt(kappa) * self._dot(self.content.topics, ui, k)) / norm
+
+    def room_category(self, ri: np.ndarray) -> np.ndarray:
+        """Each room's category: its own with content_drift, else its streamer's."""
+        if "category" in self.rooms:
+            return self.rooms["category"][ri]
+        return self.streamers["category"][self.rooms["streamer"][ri]]
 
     def is_favourite(self, ui: np.ndarray, si: np.ndarray) -> np.ndarray:
         """Whether streamer si is one of user ui's favourites."""
@@ -207,12 +258,12 @@ class Truth:
         return out
 
     def context(self, ui: np.ndarray, ri: np.ndarray, t: np.ndarray) -> Context:
-        """Affinity, favourite flag and highlight flag of each (user, room, time)."""
+        """Match, favourite flag and highlight flag of each (user, room, time)."""
         ui = np.asarray(ui, dtype=np.int64)
         ri = np.asarray(ri, dtype=np.int64)
         t = np.asarray(t, dtype=np.int64)
         si = self.rooms["streamer"][ri].astype(np.int64)
-        aff = self.affinity(ui, si)
+        aff = self.match(ui, ri, si, t)
         fav = parallel_concat(lambda a, b: self.is_favourite(ui[a:b], si[a:b]), len(ui))
         hl = parallel_concat(lambda a, b: self.in_highlight(ri[a:b], t[a:b]), len(ui))
         return Context(ui, ri, si, t, aff, fav, hl)
@@ -230,6 +281,8 @@ class Truth:
             z = z + p.click_highlight * c.hl
         if p.room_age:
             z = z + p.click_age * (0.5 - np.exp(-age_min / p.warm_tau_min))
+        if p.weekly_rhythm:
+            z = z + p.weekend_click * self.weekend_tilt[self.room_category(c.ri)] * is_weekend(c.t)
         return z
 
     def click_prob(self, c: Context) -> np.ndarray:
@@ -241,6 +294,8 @@ class Truth:
         p = self.p
         z = (p.engage_base + self.users["engage"][c.ui] + p.engage_affinity * c.affinity
              + p.engage_favourite * c.fav)
+        if p.match_value:
+            z = z + p.engage_match * (c.affinity - p.match_centre)
         if p.highlights:
             z = z + p.engage_highlight * c.hl
         return expit(z)
@@ -249,6 +304,8 @@ class Truth:
         """Log-ms location of the engaged (per sample) and bounce (constant) watch lognormals."""
         p = self.p
         mu_e = np.log(p.watch_engaged_median_s * 1000.0) + p.watch_affinity * c.affinity
+        if p.match_value:
+            mu_e = mu_e + p.watch_match * (c.affinity - p.match_centre)
         return mu_e, float(np.log(p.watch_bounce_median_s * 1000.0))
 
     def time_left(self, c: Context) -> np.ndarray:
@@ -293,19 +350,30 @@ class Truth:
         pe, pb = self.event_probs(c, kind)
         return q * pe + (1 - q) * pb
 
-    def unit_probs(self, ui: np.ndarray) -> np.ndarray:
-        """(n, n_units) gift unit-price distribution of each user: weight * unit ** tilt, normalised."""
+    def unit_probs(self, ui: np.ndarray, match: np.ndarray | None = None) -> np.ndarray:
+        """(n, n_units) gift unit-price distribution: weight * unit ** tilt, normalised; the tilt is the user's,
+        plus price_match x the user-room match with match_value."""
         tilt = self.users["price_tilt"][np.asarray(ui, dtype=np.int64)].astype(np.float64)
+        if match is not None and self.p.match_value:
+            tilt = tilt + self.p.price_match * (np.asarray(match, dtype=np.float64) - self.p.match_centre)
         logits = self.unit_logw[None, :] + tilt[:, None] * np.log(self.units)[None, :]
         logits -= logits.max(axis=1, keepdims=True)
         w = np.exp(logits)
         return w / w.sum(axis=1, keepdims=True)
 
     def expected_gift_value(self, c: Context) -> np.ndarray:
-        """p_gift x E[unit price | user] x E[count]."""
+        """p_gift x E[unit price | user, match] x E[count]."""
+        if self.p.match_value:
+            return parallel_concat(lambda a, b: np.concatenate([self._gift_value(c.slice(i, min(i + CHUNK // 8, b)))
+                                                                for i in range(a, b, CHUNK // 8)] or [np.zeros(0)]),
+                                   len(c.t))
         if self._mean_unit is None:
             self._mean_unit = self.unit_probs(np.arange(self.U.shape[0])) @ self.units
         return self.event_prob(c, "gift") * self._mean_unit[c.ui] * self.mean_count
+
+
+    def _gift_value(self, c: Context) -> np.ndarray:
+        return self.event_prob(c, "gift") * (self.unit_probs(c.ui, c.affinity) @ self.units) * self.mean_count
 
 
 # --- the id-based Oracle over oracle/latent/ ------------------------------------------------------
@@ -356,9 +424,18 @@ class Oracle:
         rank = f["rank"].to_numpy().astype(np.int64)
         fav = np.full((len(user_ids), max(int(params.max_favourites), 1)), -1, dtype=np.int64)
         fav[fu, rank] = fs
+        content = None
+        if params.content_drift:
+            rooms["category"] = r["category_code"].to_numpy()
+            seg = pq.read_table(lat / "segments.parquet")
+            seg_key = interval_key(_index(live_ids, seg["live_id"].to_numpy(), "room"), seg["start_ts"].to_numpy())
+            so = np.argsort(seg_key, kind="stable")
+            topics = np.load(lat / "topic_factors.npy")
+            content = Content(topics, (np.arange(topics.shape[0]) // params.topics_per_category).astype(np.int8),
+                              r["topic"].to_numpy(), seg_key[so], seg["topic"].to_numpy()[so])
         truth = Truth(params, users, np.load(lat / "user_factors.npy"), streamers,
                       np.load(lat / "streamer_factors.npy"), rooms, hl_key[order],
-                      h["end_ts"].to_numpy()[order], fav)
+                      h["end_ts"].to_numpy()[order], fav, content)
         return cls(truth, user_ids, streamer_ids, live_ids)
 
     def _context(self, user_ids, live_ids, ts) -> Context:

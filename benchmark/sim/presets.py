@@ -20,7 +20,10 @@ SWITCHES: tuple[str, ...] = (
     "popularity_tail", "category_clusters", "daily_peak", "daily_rhythm", "favourites", "highlights",
     "room_age", "funnel", "gift_concentration", "activity_tail", "side_signal", "snap_timestamps",
     "touched_rooms_only", "active_selection", "release_quirks",
+    # kuailive-sim-2's mechanisms: all off reproduces kuailive-sim-1 byte for byte (tests/test_sim_pinned.py).
+    "platform_traffic", "content_drift", "weekly_rhythm", "platform_profiles", "match_value",
 )
+SIM2_SWITCHES: tuple[str, ...] = SWITCHES[-5:]
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,11 @@ class SimParams:
     touched_rooms_only: bool = True     # room.csv holds only rooms some exposure touched
     active_selection: bool = True       # keep only users who clicked, commented, liked and gifted
     release_quirks: bool = True         # unattributed events, click/room streamer mismatch, title changes
+    platform_traffic: bool = True       # the feed follows each room's platform audience, which surges in highlights
+    content_drift: bool = True          # each room has its own content (category, title, topic), changing in segments
+    weekly_rhythm: bool = True          # weekends: more activity, later hours, other tastes; more streamers live
+    platform_profiles: bool = True      # profile counts at platform scale (the sampled users a negligible part)
+    match_value: bool = True            # watch time and gift value driven harder by the user-room match
 
     # --- latent space ---------------------------------------------------------------------------
     latent_dim: int = 16
@@ -101,7 +109,7 @@ class SimParams:
     feed_proposals: int = 1             # proposals per request: the first live at the request time is shown
 
     # --- click -------------------------------------------------------------------------------------
-    click_base: float = -4.39
+    click_base: float = -4.70
     click_user_sigma: float = 0.3
     click_affinity: float = 0.6
     click_popularity: float = 0.85      # per unit of log popularity
@@ -112,27 +120,27 @@ class SimParams:
     warm_tau_min: float = 10.0
 
     # --- watch time --------------------------------------------------------------------------------
-    engage_base: float = -2.3           # P(engaged session) = sigmoid(base + user + affinity + fav + highlight)
+    engage_base: float = -2.75          # P(engaged session) = sigmoid(base + user + affinity + fav + highlight)
     engage_user_sigma: float = 0.3
     engage_affinity: float = 0.5
     engage_favourite: float = 0.8
     engage_highlight: float = 0.4
-    watch_engaged_median_s: float = 305.0
+    watch_engaged_median_s: float = 200.0
     watch_engaged_sigma: float = 1.3
     watch_affinity: float = 0.25        # log-watch shift per unit affinity (engaged sessions)
     watch_bounce_median_s: float = 3.0
     watch_bounce_sigma: float = 0.9
 
     # --- in-room events (per click; the bounce state multiplies odds by exp(*_bounce)) --------------
-    comment_base: float = -3.22         # logit of P(comment | engaged session) at zero affinity
+    comment_base: float = -3.355        # logit of P(comment | engaged session) at zero affinity
     comment_user_sigma: float = 0.35    # per-user propensity (shares a "social" factor with likes)
     comment_affinity: float = 0.4
     comment_bounce: float = -2.0
-    like_base: float = -3.32
+    like_base: float = -3.43
     like_user_sigma: float = 0.35
     like_affinity: float = 0.4
     like_bounce: float = -2.0
-    gift_base: float = -4.83
+    gift_base: float = -4.90
     gift_user_sigma: float = 0.4
     gift_affinity: float = 0.3
     gift_favourite: float = 0.8         # gifts go to favourites more
@@ -140,7 +148,7 @@ class SimParams:
     gift_whale_share: float = 0.02      # whales: this share of users ...
     gift_whale_boost: float = 1.5       # ... have this much higher gift logit on average ...
     gift_whale_sigma: float = 2.0       # ... varying this much between whales (omega ~ N(0, 1))
-    price_tilt_base: float = -0.09      # unit price: P(unit) ~ weight * unit ** tilt, tilt = base ...
+    price_tilt_base: float = -0.16      # unit price: P(unit) ~ weight * unit ** tilt, tilt = base ...
     price_tilt_slope: float = 0.04      # ... + slope * z_gift (the user's gift propensity) ...
     price_tilt_whale: float = 0.3       # ... + whale * (this + whale_slope * omega): dearer for heavier whales ...
     price_tilt_whale_slope: float = 0.2
@@ -151,6 +159,27 @@ class SimParams:
     gift_counts: tuple[int, ...] = (1, 2, 3, 5, 10)   # gift_price = unit x count
     gift_count_weights: tuple[float, ...] = (0.86, 0.06, 0.03, 0.03, 0.02)
 
+    # --- kuailive-sim-2: platform traffic, content drift, weekly rhythm, platform profiles, match value ---
+    hl_traffic_boost: float = 7.0       # platform audience (so feed exposure) inside a highlight, x the room's usual
+    platform_scale: float = 20000.0     # platform viewers per sampled user (KuaiLive: ~23 k of ~400 M daily users)
+    content_weight: float = 0.35        # share of the user-room match from the room's current topic (rest: streamer)
+    topics_per_category: int = 12       # the topic bank: room contents, each inside one category
+    variety_share: float = 0.3          # streamers with a second category (their second title is of it)
+    title_topic_share: float = 0.7      # a titled room's topic is its title's (rest: another of its category)
+    segment_rate_per_h: float = 1.0     # content changes per live hour inside a room (unannounced segments)
+    segment_title_share: float = 0.5    # a change takes the topic of one of the streamer's titles (else its category's)
+    weekend_activity: float = 1.08      # P(active day) and the pick of a session's day, x this on Sat/Sun
+    weekend_hour_shift_h: float = 0.8   # weekend sessions start this much later
+    weekend_tilt: tuple[float, ...] = (-1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, -1.0, 1.0)  # per category:
+    #                                     leisure (game, outdoor, food, sports) up, shop and education down
+    weekend_taste: float = 0.6          # weekend feed tastes tilt by exp(this x weekend_tilt[category])
+    weekend_click: float = 0.3          # click logit + this x weekend_tilt[room category] on weekends
+    weekend_stream: float = 0.3         # logit P(stream on a day) + this on weekends
+    engage_match: float = 0.7           # match_value: extra engaged-session logit per unit match
+    watch_match: float = 0.35           # ... extra log-watch per unit match (engaged sessions)
+    price_match: float = 0.10           # ... extra unit-price tilt per unit match (better matches, dearer gifts)
+    match_centre: float = 1.8           # ... all three centred at a typical click's match, so rates stay calibrated
+
     # --- release quirks ----------------------------------------------------------------------------
     snap_share: float = 0.988           # events stamped with the entry click's ts (rest: true in-session time)
     unlogged_rate: float = 0.0003       # negatives followed by an entry the log missed, yielding an event
@@ -159,9 +188,21 @@ class SimParams:
 
 _TINY = dict(n_users=300, n_streamers=2700, user_oversample=8.0, requests_per_user=130.0)
 _SMALL: dict[str, Any] = {}
+# A mechanism study, not KuaiLive-shaped: few streamers, so many sampled users share each live room.
+_DENSE = dict(n_users=2000, n_streamers=150, user_oversample=4.0, requests_per_user=160.0)
 _FULL = dict(n_users=23772, n_streamers=452621, user_oversample=2.5, requests_per_user=378.0, min_requests=300.0,
              activity_sigma=0.8)
-PRESETS: dict[str, dict[str, Any]] = {"tiny": _TINY, "small": _SMALL, "full": _FULL}
+PRESETS: dict[str, dict[str, Any]] = {"tiny": _TINY, "small": _SMALL, "dense": _DENSE, "full": _FULL}
+STUDY_PRESETS = ("dense",)  # labelled "mechanism study, not KuaiLive-shaped" wherever they appear
+
+
+# kuailive-sim-1: every sim-2 switch off and the values sim-2 recalibrated (on seed 1) back at sim-1's; with
+# these overrides the model writes sim-1's files byte for byte (tests/test_sim_pinned.py).
+SIM1_OVERRIDES: dict[str, Any] = {
+    **{k: False for k in SIM2_SWITCHES},
+    "click_base": -4.39, "engage_base": -2.3, "watch_engaged_median_s": 305.0, "price_tilt_base": -0.09,
+    "comment_base": -3.22, "like_base": -3.32, "gift_base": -4.83,
+}
 
 
 def _coerce(name: str, default: Any, value: Any) -> Any:
@@ -190,7 +231,7 @@ def _coerce(name: str, default: Any, value: Any) -> Any:
 
 
 def get_params(preset: str, overrides: dict[str, Any] | None = None) -> SimParams:
-    """The parameters of a preset (tiny, small, full), with `overrides` (field name -> value) applied."""
+    """The parameters of a preset (tiny, small, dense, full), with `overrides` (field name -> value) applied."""
     if preset not in PRESETS:
         raise BenchmarkError(f"unknown sim preset '{preset}' (choose one of {', '.join(PRESETS)})")
     values = {**PRESETS[preset], **(overrides or {})}
@@ -218,6 +259,10 @@ def validate(p: SimParams) -> None:
         problems.append("category_weight must lie in [0, 1]")
     if 1440 // p.bin_min * len(CATEGORIES) * 22 > 2**31 or p.bin_min < 1:
         problems.append("bin_min must be a positive number of minutes")
+    if p.topics_per_category < 1 or not 0 <= p.content_weight <= 1:
+        problems.append("topics_per_category must be >= 1 and content_weight in [0, 1]")
+    if len(p.weekend_tilt) != len(CATEGORIES):
+        problems.append(f"weekend_tilt needs one value per category ({len(CATEGORIES)})")
     if p.feed_proposals < 1 or p.max_favourites < 1 or p.max_rooms_per_block < 1:
         problems.append("feed_proposals, max_favourites and max_rooms_per_block must be >= 1")
     if problems:
@@ -235,4 +280,6 @@ def from_dict(d: dict[str, Any]) -> SimParams:
     unknown = sorted(set(d) - set(defaults))
     if unknown:
         raise BenchmarkError(f"params.json: unknown sim parameter(s): {', '.join(unknown)}")
-    return SimParams(**{k: _coerce(k, defaults[k], v) for k, v in d.items()})
+    # A params.json without sim-2's switches was written by kuailive-sim-1, which had none of them.
+    older = {k: False for k in SIM2_SWITCHES if k not in d}
+    return SimParams(**{k: _coerce(k, defaults[k], v) for k, v in {**d, **older}.items()})

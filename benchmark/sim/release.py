@@ -11,6 +11,8 @@ from scipy.special import expit
 
 from benchmark.data import schema
 from benchmark.data.schema import DAY_MS
+from benchmark.sim.feed import Exposures
+from benchmark.sim.funnel import Funnel, Unlogged
 from benchmark.sim.oracle import (
     CAP_MS,
     N_DAYS,
@@ -81,8 +83,13 @@ def _onehots(rng: np.random.Generator, F: np.ndarray) -> list[np.ndarray]:
             for i, thr in enumerate(thresholds)]
 
 
-def user_profiles(p: SimParams, rng: np.random.Generator, w: World, sel: np.ndarray, stats: dict) -> dict:
-    """user.csv columns: a 2025-05-25 snapshot, noisy functions of the latent state and whole-window activity."""
+def user_profiles(p: SimParams, rng: np.random.Generator, w: World, sel: np.ndarray, stats: dict,
+                  rp: np.random.Generator) -> dict:
+    """user.csv columns: a 2025-05-25 snapshot, noisy functions of the latent state and whole-window activity.
+
+    platform_profiles: the watch counts are the user's lifetime ones, their history at the user's latent rate
+    (drawn from `rp`) plus the window, so the window's clicks are about 21 days of a tenure of years.
+    """
     n = sel.size
     U = w.U[sel].astype(np.float64)
     tenure = np.exp(rng.uniform(np.log(60), np.log(4500), n))
@@ -90,8 +97,16 @@ def user_profiles(p: SimParams, rng: np.random.Generator, w: World, sel: np.ndar
     first_watch = reg + (rng.random(n) ** 2 * tenure * 0.5).astype(np.int64)
     watch_years = (SNAPSHOT_DAY - first_watch + 21) / 21.0
     life = np.sqrt(watch_years) * np.exp(0.3 * rng.standard_normal(n))
-    accu_cnt = stats["clicks"] * life * 3
-    accu_dur = stats["watch_ms"] * life * 3
+    if p.platform_profiles:
+        past_days = np.maximum(SNAPSHOT_DAY - first_watch - 21, 0).astype(np.float64)  # before the window
+        rate = stats["expected_clicks"] / 21.0 * np.exp(0.5 * rp.standard_normal(n) - 0.125)
+        accu_cnt = rate * past_days + stats["clicks"]
+        accu_dur = rate * past_days * stats["mean_watch_ms"] + stats["watch_ms"]
+        activity = stats["expected_clicks"]
+    else:
+        accu_cnt = stats["clicks"] * life * 3
+        accu_dur = stats["watch_ms"] * life * 3
+        activity = stats["clicks"]
     age = 30 - 5 * U[:, 0] + 8 * rng.standard_normal(n)
     age_lab = _bins(age, [0, 18, 24, 31, 41, 50], ["12-17", "18-23", "24-30", "31-40", "41-49", "50+"])
     age_lab[rng.random(n) < 0.015] = "UNKNOWN"
@@ -101,7 +116,7 @@ def user_profiles(p: SimParams, rng: np.random.Generator, w: World, sel: np.ndar
     streams = rng.random(n) < expit(-3.3 + 0.8 * w.users["social"][sel])
     photo = rng.random(n) < expit(-1.6 + 0.6 * w.users["social"][sel])
     fans = np.exp(1.0 + 1.2 * rng.standard_normal(n) + 3.0 * streams + 1.0 * photo)
-    follow = np.exp(2.0 + 0.5 * np.log1p(stats["favourites"]) + 0.4 * np.log1p(stats["clicks"])
+    follow = np.exp(2.0 + 0.5 * np.log1p(stats["favourites"]) + 0.4 * np.log1p(activity)
                     + 0.6 * rng.standard_normal(n))
     cols = {
         "age": age_lab, "gender": gender,
@@ -122,8 +137,28 @@ def user_profiles(p: SimParams, rng: np.random.Generator, w: World, sel: np.ndar
     return _shuffle_if_off(p, rng, cols, n)
 
 
+def platform_plays(p: SimParams, rp: np.random.Generator, w: World, stats: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Each streamer's plays and watch over the window by the whole platform audience, in sampled-user units.
+
+    The platform audience of a room follows its exploitation weight (popularity ** feed_pop_exponent per live
+    minute) and clicks more on popular streamers; the total is the sampled users' clicks, scaled. The sampled
+    users' own clicks enter with weight 1 / platform_scale: a negligible part, as on the real platform.
+    """
+    log_pop = w.streamers["log_pop"].astype(np.float64)
+    mass = stats["live_ms"] * np.exp((p.feed_pop_exponent + 0.5 * p.click_popularity) * log_pop)
+    noise = np.exp(0.3 * rp.standard_normal(mass.size) - 0.045)
+    total = stats["clicks"].sum()
+    plays = total * mass / max(mass.sum(), 1e-12) * noise
+    mean_watch = stats["watch_ms"].sum() / max(total, 1.0)
+    scale = 1.0 / p.platform_scale
+    return plays + scale * stats["clicks"], plays * mean_watch + scale * stats["watch_ms"]
+
+
 def streamer_profiles(p: SimParams, rng: np.random.Generator, w: World, stats: dict) -> dict:
-    """streamer.csv columns: snapshot of popularity, category, and whole-window activity (future included)."""
+    """streamer.csv columns: snapshot of popularity, category, and whole-window activity (future included).
+
+    stats["clicks"] and stats["watch_ms"] are the platform's (platform_profiles) or the sampled users'.
+    """
     n = p.n_streamers
     st = w.streamers
     V = w.V.astype(np.float64)
@@ -181,11 +216,22 @@ def _shuffle_if_off(p: SimParams, rng: np.random.Generator, cols: dict, n: int) 
     return {k: v[perm] for k, v in cols.items()}
 
 
-def title_embeddings(p: SimParams, rng: np.random.Generator, w: World, streamer_of_title: np.ndarray) -> np.ndarray:
+def title_embeddings(p: SimParams, rng: np.random.Generator, w: World, titles: np.ndarray) -> np.ndarray:
     """128-d title vectors: category centre + the streamer's style (its factors projected) + noise, PCA-like scale.
 
+    content_drift: the title's own category, and a style mixing the streamer's factors with the title's topic.
     Drawn in fixed chunks of rows, each from its own generator seeded from `rng`, on parallel threads.
     """
+    st = w.streamers
+    streamer_of_title = np.searchsorted(st["title_first"], titles, side="right") - 1
+    if w.content is not None:
+        kappa = np.float32(p.content_weight)
+        cat_of = st["title_category"][titles]
+        topic = w.content.topics[st["title_topic"][titles]]
+        style = np.sqrt(1 - kappa) * w.V[streamer_of_title] + np.sqrt(kappa) * topic
+    else:
+        cat_of = st["category"][streamer_of_title]
+        style = None
     dim = schema.EMBEDDING_DIM
     k = len(CATEGORIES)
     centre = rng.standard_normal((k, dim)).astype(np.float32)
@@ -198,9 +244,10 @@ def title_embeddings(p: SimParams, rng: np.random.Generator, w: World, streamer_
 
     def work(c0: int, c1: int) -> None:
         for c in range(c0, c1):
-            s = streamer_of_title[c * step:(c + 1) * step]
+            rows = slice(c * step, (c + 1) * step)
+            s = streamer_of_title[rows]
             g = np.random.Generator(np.random.PCG64(int(seeds[c])))
-            x = (a_c * centre[w.streamers["category"][s]] + np.float32(0.6) * (w.V[s] @ proj)
+            x = (a_c * centre[cat_of[rows]] + np.float32(0.6) * ((w.V[s] if style is None else style[rows]) @ proj)
                  + np.float32(0.7) * g.standard_normal((s.size, dim), dtype=np.float32))
             out[c * step:c * step + s.size] = x * spectrum
 
@@ -222,14 +269,14 @@ def _table(file: schema.RawFile, cols: dict[str, Any]) -> pa.Table:
     return pa.Table.from_arrays(arrays, names=file.column_names)
 
 
-def assemble(p: SimParams, rngs: dict, w: World, ex: dict, fu: dict, un: dict, sel: np.ndarray,
+def assemble(p: SimParams, rngs: dict, w: World, ex: Exposures, fu: Funnel, un: Unlogged, sel: np.ndarray,
              sink: Sink) -> dict[str, int]:
     """Restrict to the kept users and emit every release table, the embeddings and the oracle to `sink`.
 
-    Pool-sized arrays are dropped (ex and fu are emptied) as soon as their kept parts are taken.
+    Pool-sized arrays are dropped (ex and fu's exposure-level arrays) as soon as their kept parts are taken.
     """
     n_pool, n_u = w.U.shape[0], sel.size
-    n_exposures_pool = ex["user"].size
+    n_exposures_pool = ex.user.size
     new_u = np.full(n_pool, -1, dtype=np.int64)
     new_u[sel] = np.arange(n_u)
     rid = rngs["ids"]
@@ -238,14 +285,15 @@ def assemble(p: SimParams, rngs: dict, w: World, ex: dict, fu: dict, un: dict, s
     streamer_ids = sparse_ids(rid, p.n_streamers, 2, 0)
 
     # Click-level pool arrays (for events), then the kept exposures, already in (timestamp, user_id) order.
-    cidx = fu.pop("cidx")
-    c_user, c_room = ex["user"][cidx], ex["room"][cidx]
-    keep = np.nonzero(new_u[ex["user"]] >= 0)[0]
-    e_user, e_room, e_t = new_u[ex["user"][keep]], ex["room"][keep].astype(np.int64), ex["t"][keep]
-    e_click, e_p, e_hl = fu.pop("clicked")[keep], fu.pop("p_click")[keep], fu.pop("in_hl")[keep]
+    cidx = fu.cidx
+    c_user, c_room = ex.user[cidx], ex.room[cidx]
+    keep = np.nonzero(new_u[ex.user] >= 0)[0]
+    e_user, e_room, e_t = new_u[ex.user[keep]], ex.room[keep].astype(np.int64), ex.t[keep]
+    e_click, e_p, e_hl = fu.clicked[keep], fu.p_click[keep], fu.in_hl[keep]
     ci = np.searchsorted(cidx, keep[e_click])  # click-array index of each written click, in written order
     del keep, cidx
-    ex.clear()
+    ex.free()
+    fu.free_exposures()
 
     # Rooms written: touched by some kept exposure (or every room with the switch off).
     n_rooms_pool = w.rooms["start"].size
@@ -270,7 +318,7 @@ def assemble(p: SimParams, rngs: dict, w: World, ex: dict, fu: dict, un: dict, s
     sink.csv("negative.csv", _table(schema.NEGATIVE, {"user_id": e_uid[neg], "live_id": e_lid[neg],
                                                        "streamer_id": e_sid[neg], "timestamp": e_t[neg]}))
     del neg
-    watch = fu["watch"][ci]
+    watch = fu.watch[ci]
     c_sid = e_sid[e_click]
     if p.release_quirks:
         rm = rngs["mismatch"]
@@ -282,7 +330,7 @@ def assemble(p: SimParams, rngs: dict, w: World, ex: dict, fu: dict, un: dict, s
                                                 "watch_live_time": watch}))
     sink.oracle("exposures", pa.table({"user_id": e_uid, "live_id": e_lid, "timestamp": e_t,
                                        "p_click": e_p.astype(np.float32), "in_highlight": e_hl}))
-    orc = fu["oracle"]
+    orc = fu.oracle
     sink.oracle("clicks", pa.table({"user_id": e_uid[e_click], "live_id": e_lid[e_click], "timestamp": e_t[e_click],
                                     **{k: orc[k][ci].astype(np.float32) for k in ("exp_watch_ms", "p_comment",
                                                                                   "p_like", "p_gift",
@@ -293,19 +341,19 @@ def assemble(p: SimParams, rngs: dict, w: World, ex: dict, fu: dict, un: dict, s
     # In-room events of kept clicks plus the unlogged ones of kept users, sorted by (timestamp, user, room).
     kc = new_u[c_user] >= 0
     for j, kind in enumerate(("comment", "like", "gift")):
-        ev = fu[kind]
-        k_ok = kc[ev["click"]]
-        ck = ev["click"][k_ok]
-        m_un = (new_u[un["user"]] >= 0) & (un["kind"] == j)
-        users = user_ids[np.concatenate([new_u[c_user[ck]], new_u[un["user"][m_un]]])]
-        rooms = np.concatenate([c_room[ck], un["room"][m_un]])
+        ev = fu.events[kind]
+        k_ok = kc[ev.click]
+        ck = ev.click[k_ok]
+        m_un = (new_u[un.user] >= 0) & (un.kind == j)
+        users = user_ids[np.concatenate([new_u[c_user[ck]], new_u[un.user[m_un]]])]
+        rooms = np.concatenate([c_room[ck], un.room[m_un]])
         lids = live_ids[room_new[rooms]]
-        ts = np.concatenate([ev["ts"][k_ok], un["ts"][m_un]])
+        ts = np.concatenate([ev.ts[k_ok], un.ts[m_un]])
         o = np.lexsort((lids, users, ts))
         cols = {"user_id": users[o], "live_id": lids[o], "streamer_id": streamer_ids[w.rooms["streamer"][rooms]][o],
                 "timestamp": ts[o]}
         if kind == "gift":
-            cols["gift_price"] = np.concatenate([ev["price"][k_ok], un["price"][m_un]])[o]
+            cols["gift_price"] = np.concatenate([ev.price[k_ok], un.price[m_un]])[o]
         sink.csv(f"{kind}.csv", _table(getattr(schema, kind.upper()), cols))
 
     # Profiles: a snapshot of the latent state and of whole-window activity (the future included, as released).
@@ -313,14 +361,19 @@ def assemble(p: SimParams, rngs: dict, w: World, ex: dict, fu: dict, un: dict, s
     ustats = {"clicks": np.bincount(c_users, minlength=n_u).astype(np.float64),
               "watch_ms": np.bincount(c_users, weights=watch, minlength=n_u),
               "favourites": (w.fav[sel] >= 0).sum(axis=1).astype(np.float64)}
+    # The users' expected window clicks at their latent request rate and the kept users' click-through.
+    ustats["expected_clicks"] = w.users["requests"][sel] * n_clicks / max(w.users["requests"][sel].sum(), 1.0)
+    ustats["mean_watch_ms"] = float(watch.mean()) if watch.size else 0.0
     c_streamers = w.rooms["streamer"][e_room[e_click]]
     sstats = {"clicks": np.bincount(c_streamers, minlength=p.n_streamers).astype(np.float64),
               "watch_ms": np.bincount(c_streamers, weights=watch, minlength=p.n_streamers),
               "rooms": np.bincount(w.rooms["streamer"], minlength=p.n_streamers).astype(np.float64),
               "live_ms": np.bincount(w.rooms["streamer"], weights=(w.rooms["end"] - w.rooms["start"]).astype(float),
                                      minlength=p.n_streamers)}
-    rs_ = rngs["side"]
-    sink.csv("user.csv", _table(schema.USER, {"user_id": user_ids, **user_profiles(p, rs_, w, sel, ustats)}))
+    rs_, rp = rngs["side"], rngs["platform"]
+    if p.platform_profiles:
+        sstats["clicks"], sstats["watch_ms"] = platform_plays(p, rp, w, sstats)
+    sink.csv("user.csv", _table(schema.USER, {"user_id": user_ids, **user_profiles(p, rs_, w, sel, ustats, rp)}))
     so = np.argsort(streamer_ids)
     scols = {"streamer_id": streamer_ids, **streamer_profiles(p, rs_, w, sstats)}
     sink.csv("streamer.csv", _table(schema.STREAMER, {k: v[so] for k, v in scols.items()}))
@@ -347,9 +400,12 @@ def emit_rooms(p: SimParams, rt: np.random.Generator, w: World, wr: np.ndarray, 
     row_pos = seg_positions(n_rows)
     row_day = np.repeat(d_first, n_rows) + row_pos
     # Titles: one of the streamer's titles (or none); a later date of the same room may carry another.
-    slot = (rt.random(wr.size) * st["n_titles"][r_s]).astype(np.int64)
-    title = st["title_first"][r_s] + slot
-    title[rt.random(wr.size) < p.p_no_title] = -1
+    if "title" in w.rooms:  # content_drift: the room's title was chosen with its content
+        title = w.rooms["title"][wr]
+    else:
+        slot = (rt.random(wr.size) * st["n_titles"][r_s]).astype(np.int64)
+        title = st["title_first"][r_s] + slot
+        title[rt.random(wr.size) < p.p_no_title] = -1
     row_title = title[row_room]
     if p.release_quirks:
         change = np.nonzero((row_pos > 0) & (rt.random(row_room.size) < p.p_title_change))[0]
@@ -362,16 +418,27 @@ def emit_rooms(p: SimParams, rt: np.random.Generator, w: World, wr: np.ndarray, 
     title_id_of = np.full(n_titles, -1, dtype=np.int64)
     title_id_of[pairing] = np.sort(sparse_ids(rt, used.size, 3, 0))
     row_title_id = np.where(row_title >= 0, title_id_of[np.maximum(row_title, 0)], -1)
-    sink.embeddings(title_embeddings(p, rt, w, np.searchsorted(st["title_first"], pairing, side="right") - 1))
+    sink.embeddings(title_embeddings(p, rt, w, pairing))
     p_dates = np.array([int(str(np.datetime64("2025-05-05") + i).replace("-", "")) for i in range(N_DAYS)])
     ro = packed_argsort((row_day << 32) | rank[row_room])
     rr = row_room[ro]
-    cats = pa.array(list(CATEGORIES), pa.string()).take(pa.array(st["category"][r_s[rr]].astype(np.int32)))
+    room_cat = w.rooms["category"][wr] if "category" in w.rooms else st["category"][r_s]
+    cats = pa.array(list(CATEGORIES), pa.string()).take(pa.array(room_cat[rr].astype(np.int32)))
     sink.csv("room.csv", _table(schema.ROOM, {
         "p_date": p_dates[row_day[ro]], "live_id": live_ids[rr], "streamer_id": streamer_ids[r_s[rr]],
         "live_type": w.rooms["live_type"][wr][rr], "start_timestamp": r_start[rr], "end_timestamp": r_end_written[rr],
         "live_content_category": cats, "live_name_id": row_title_id[ro]}))
     return r_end_written
+
+
+def _in_written_rooms(keys: np.ndarray, pos_in_sorted: np.ndarray,
+                      live_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Intervals keyed interval_key(pool room, start), sorted so, kept for written rooms and reordered by
+    (live_id, start): their positions, live_ids and start times."""
+    room = keys >> 32
+    kept = np.nonzero(pos_in_sorted[room] >= 0)[0]
+    o = kept[packed_argsort(pos_in_sorted[room[kept]])]
+    return o, live_sorted[pos_in_sorted[room[o]]], (keys[o] & 0xFFFFFFFF) + T_BASE_MS
 
 
 def emit_latent(w: World, sel: np.ndarray, user_ids: np.ndarray, streamer_ids: np.ndarray, so: np.ndarray,
@@ -397,19 +464,20 @@ def emit_latent(w: World, sel: np.ndarray, user_ids: np.ndarray, streamer_ids: n
         "preferred_hour": st["hour"][so].astype(np.float32), "p_day": st["p_day"][so].astype(np.float32)}))
     sink.latent("streamer_factors", w.V[so])
     rp = wr[by_id]
-    sink.latent("rooms", pa.table({
-        "live_id": live_ids[by_id], "streamer_id": streamer_ids[w.rooms["streamer"][rp]],
-        "start_ts": w.rooms["start"][rp], "true_end_ts": w.rooms["end"][rp], "end_ts": r_end_written[by_id],
-        "live_type": w.rooms["live_type"][rp]}))
-    # Highlights of written rooms, ordered by (live_id, start): pool keys are sorted by (pool room, start).
-    h_room = w.hl_key >> 32
+    rooms = {"live_id": live_ids[by_id], "streamer_id": streamer_ids[w.rooms["streamer"][rp]],
+             "start_ts": w.rooms["start"][rp], "true_end_ts": w.rooms["end"][rp], "end_ts": r_end_written[by_id],
+             "live_type": w.rooms["live_type"][rp]}
+    if w.content is not None:
+        rooms.update(category_code=w.rooms["category"][rp], topic=w.content.room_topic[rp])
+    sink.latent("rooms", pa.table(rooms))
     pos_in_sorted = np.full(w.rooms["start"].size, -1, dtype=np.int64)
     pos_in_sorted[rp] = np.arange(rp.size)
-    hk = np.nonzero(pos_in_sorted[h_room] >= 0)[0]
-    ho = hk[packed_argsort(pos_in_sorted[h_room[hk]])]
-    sink.latent("highlights", pa.table({"live_id": live_ids[by_id][pos_in_sorted[h_room[ho]]],
-                                        "start_ts": (w.hl_key[ho] & 0xFFFFFFFF) + T_BASE_MS,
-                                        "end_ts": w.hl_end[ho]}))
+    if w.content is not None:
+        o, lid, start = _in_written_rooms(w.content.seg_key, pos_in_sorted, live_ids[by_id])
+        sink.latent("segments", pa.table({"live_id": lid, "start_ts": start, "topic": w.content.seg_topic[o]}))
+        sink.latent("topic_factors", w.content.topics)
+    o, lid, start = _in_written_rooms(w.hl_key, pos_in_sorted, live_ids[by_id])
+    sink.latent("highlights", pa.table({"live_id": lid, "start_ts": start, "end_ts": w.hl_end[o]}))
     fu_, fj = np.nonzero(w.fav[sel] >= 0)
     sink.latent("favourites", pa.table({"user_id": user_ids[fu_], "streamer_id": streamer_ids[w.fav[sel][fu_, fj]],
                                         "rank": fj.astype(np.int8)}))

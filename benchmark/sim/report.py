@@ -240,7 +240,100 @@ def mechanism_stats(source: Path) -> dict[str, float]:
     both = pd.MultiIndex.from_frame(neg[["user_id", "live_id"]]).isin(
         pd.MultiIndex.from_frame(click[["user_id", "live_id"]]))
     out["negative_and_click_pairs"] = float(both.sum())
+    out.update(sim2_stats(Path(source), d))
     return out
+
+
+def sim2_stats(source: Path, d: dict[str, pd.DataFrame]) -> dict[str, float]:
+    """The detection statistics of kuailive-sim-2's mechanisms (docs/simulator.md, section 3)."""
+    click, neg, room = d["click"], d["negative"], d["room"]
+    out: dict[str, float] = {}
+    # platform_traffic: exposures inside highlights over the highlights' share of live time.
+    hl = highlight_stats(source, d)
+    if hl:
+        out["highlight_exposure_lift"] = hl["exposure_share_in"] / max(hl["time_share"], 1e-12)
+        out["highlight_entry30_in"], out["highlight_entry30_out"] = hl["entry30_in"], hl["entry30_out"]
+    # content_drift: streamers with 3+ rooms in room.csv showing two or more categories.
+    per = room.drop_duplicates("live_id").groupby("streamer_id")["live_content_category"].agg(["size", "nunique"])
+    per = per[per["size"] >= 3]
+    out["multi_category_streamers"] = float((per["nunique"] >= 2).mean()) if len(per) else float("nan")
+    # weekly_rhythm: exposures per Saturday/Sunday over exposures per weekday.
+    ts = np.concatenate([click["timestamp"].to_numpy(), neg["timestamp"].to_numpy()])
+    day = (ts + schema.TZ_OFFSET_MS) // schema.DAY_MS
+    per_day = np.bincount(day - day.min())
+    dow = (np.arange(per_day.size) + day.min() + 3) % 7  # 1970-01-01 was a Thursday: 0 = Monday
+    used = per_day > 0
+    we = used & (dow >= 5)
+    out["weekend_weekday_ratio"] = float(per_day[we].mean() / max(per_day[used & ~we].mean(), 1e-12)) \
+        if we.any() and (used & ~we).any() else float("nan")
+    # platform_profiles: rank correlation of streamers' play-count bins with their sampled clicks once their
+    # popularity and live time are accounted for (large when the sampled clicks are inside the count).
+    out["profile_click_partial"] = _profile_click_partial(source, d)
+    # match_value: rank correlation of the oracle's expected watch with the realised watch, over clicks.
+    cl = Path(source) / "oracle" / "clicks.parquet"
+    if cl.exists():
+        exp_w = pq.read_table(cl, columns=["exp_watch_ms"])["exp_watch_ms"].to_numpy()
+        out["oracle_watch_spearman"] = _spearman(exp_w.astype(np.float64),
+                                                 click["watch_live_time"].to_numpy().astype(np.float64))
+    return out
+
+
+def _profile_click_partial(source: Path, d: dict[str, pd.DataFrame]) -> float:
+    lat = Path(source) / "oracle" / "latent" / "streamers.parquet"
+    if not lat.exists():
+        return float("nan")
+    s = pq.read_table(lat, columns=["streamer_id", "log_pop"]).to_pandas().set_index("streamer_id")
+    rooms = d["room"].drop_duplicates("live_id")
+    live = (rooms["end_timestamp"] - rooms["start_timestamp"]).groupby(rooms["streamer_id"]).sum()
+    prof = d["streamer"].set_index("streamer_id")
+    clicks = d["click"]["streamer_id"].value_counts()
+    ids = s.index
+    x = np.column_stack([np.ones(ids.size), s["log_pop"].to_numpy(),
+                         np.log1p(live.reindex(ids, fill_value=0).to_numpy() / 60_000.0)])
+    a = pd.Series(_range_code(prof["accu_play_cnt"].reindex(ids))).rank().to_numpy()
+    b = pd.Series(clicks.reindex(ids, fill_value=0).to_numpy()).rank().to_numpy()
+    ra = a - x @ np.linalg.lstsq(x, a, rcond=None)[0]
+    rb = b - x @ np.linalg.lstsq(x, b, rcond=None)[0]
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def highlight_stats(source: Path, d: dict[str, pd.DataFrame] | None = None) -> dict[str, float]:
+    """Inside vs outside highlight windows: exposure share against the windows' share of live time, click rate,
+    and the share of exposures with an entry (click) into the room by another sampled user in the previous 30 s.
+
+    Needs the oracle (its exposures' in_highlight flags, latent rooms and highlights); {} without it.
+    """
+    orc = Path(source) / "oracle"
+    if not (orc / "exposures.parquet").exists():
+        return {}
+    d = d if d is not None else _load(Path(source))
+    lab = _labelled_exposures(d)
+    rooms = pq.read_table(orc / "latent" / "rooms.parquet", columns=["live_id", "start_ts", "true_end_ts"]).to_pandas()
+    h = pq.read_table(orc / "latent" / "highlights.parquet").to_pandas()
+    t0, t1 = 1746374400000, 1746374400000 + 21 * schema.DAY_MS
+    live = (np.minimum(rooms["true_end_ts"], t1) - np.maximum(rooms["start_ts"], t0)).clip(lower=0).sum()
+    hl_time = (np.minimum(h["end_ts"], t1) - np.maximum(h["start_ts"], t0)).clip(lower=0).sum()
+    inside = lab["in_highlight"].to_numpy()
+    clicked = lab["click"].to_numpy()
+    # Entries by others in the previous 30 s: every entry into the room in [t - 30 s, t) minus the user's own,
+    # each counted by binary search over sorted (room, time) and ((user, room), time) keys.
+    c = d["click"]
+    offset = schema.DAY_MS - t0  # times within the window fit in 31 bits after this shift
+    c_t, e_t = c["timestamp"].to_numpy() + offset, lab["timestamp"].to_numpy() + offset
+    room_codes, _ = pd.factorize(pd.concat([c["live_id"], lab["live_id"]]))
+    pair = pd.concat([c["user_id"], lab["user_id"]]).to_numpy().astype(np.int64)
+    pair_codes, _ = pd.factorize(pair * np.int64(room_codes.max() + 1) + room_codes)
+    entries = np.zeros(len(lab), dtype=np.int64)
+    for codes, sign in ((room_codes, 1), (pair_codes, -1)):
+        ck = np.sort(codes[:len(c)].astype(np.int64) << 32 | c_t)
+        ek = codes[len(c):].astype(np.int64) << 32 | e_t
+        entries += sign * (np.searchsorted(ck, ek, side="left") - np.searchsorted(ck, ek - 30_000, side="left"))
+    entry = entries > 0
+    return {"time_share": float(hl_time / max(live, 1)), "exposure_share_in": float(inside.mean()),
+            "ctr_in": float(clicked[inside].mean()) if inside.any() else float("nan"),
+            "ctr_out": float(clicked[~inside].mean()),
+            "entry30_in": float(entry[inside].mean()) if inside.any() else float("nan"),
+            "entry30_out": float(entry[~inside].mean())}
 
 
 def attribute(click: pd.DataFrame, events: pd.DataFrame) -> np.ndarray:
@@ -312,13 +405,13 @@ def _fmt(v: Any, f: str) -> str:
 
 
 def calibration_report(source: Path | None = None, preset: str = "small", seed: int = 0,
-                       quiet: bool = False) -> str:
+                       quiet: bool = False, overrides: dict[str, Any] | None = None) -> str:
     """A table of sim vs published KuaiLive statistics; simulates preset/seed into a temp dir if no source."""
     if source is None:
         from benchmark.sim import simulate
 
         with tempfile.TemporaryDirectory(prefix="kuailive-sim-report-") as tmp:
-            simulate(preset, seed, Path(tmp), quiet=quiet)
+            simulate(preset, seed, Path(tmp), overrides=overrides, quiet=quiet)
             return _table_text(Path(tmp), f"preset {preset}, seed {seed}")
     return _table_text(Path(source), str(source))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.special import expit, logit
 
 from benchmark.data.schema import DAY_MS
 from benchmark.sim.oracle import (
@@ -20,10 +21,21 @@ from benchmark.sim.oracle import (
     packed_argsort,
 )
 from benchmark.sim.presets import SimParams
-from benchmark.sim.vectorised import HOUR_MS, running_max_prev, sample_hours, seg_exclusive_cumsum
+from benchmark.sim.vectorised import (
+    HOUR_MS,
+    running_max_prev,
+    sample_hours,
+    seg_exclusive_cumsum,
+    sorted_positions,
+)
 
 if TYPE_CHECKING:
     from benchmark.sim.world import World
+
+
+def weekend_days(day: np.ndarray) -> np.ndarray:
+    """Whether each window day index (0 = Monday 2025-05-05; -1 the Sunday before) is a Saturday or Sunday."""
+    return np.mod(day, 7) >= 5
 
 
 def make_rooms(p: SimParams, rng: np.random.Generator, st: dict) -> tuple[dict, np.ndarray]:
@@ -34,7 +46,10 @@ def make_rooms(p: SimParams, rng: np.random.Generator, st: dict) -> tuple[dict, 
     """
     n = p.n_streamers
     days = np.arange(-1, N_DAYS)
-    on = rng.random((n, days.size), dtype=np.float32) < st["p_day"][:, None].astype(np.float32)
+    p_day = st["p_day"][:, None].astype(np.float32)
+    if p.weekly_rhythm:  # more streamers live on Saturdays and Sundays
+        p_day = expit(logit(st["p_day"][:, None]) + p.weekend_stream * weekend_days(days)[None, :]).astype(np.float32)
+    on = rng.random((n, days.size), dtype=np.float32) < p_day
     b_s, b_d = np.nonzero(on)
     nb = b_s.size
     if p.daily_rhythm:
@@ -85,17 +100,7 @@ def make_highlights(p: SimParams, rng: np.random.Generator, rooms: dict,
     m = m[has].astype(np.int64)
     if has.size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    # Sorted uniform positions per room from exponential spacings (no sort needed).
-    e = rng.exponential(size=int((m + 1).sum()))
-    cs = np.cumsum(e)
-    last = np.cumsum(m + 1) - 1
-    first = last - m
-    before = (cs - e)[first]
-    total = cs[last] - before
-    pos = (cs - np.repeat(before, m + 1)) / np.repeat(total, m + 1)
-    is_last = np.zeros(e.size, dtype=bool)
-    is_last[last] = True
-    pos = pos[~is_last]
+    pos = sorted_positions(rng, m)
     j = np.repeat(has, m)
     r = subset[j]
     h_start = rooms["start"][r] + (pos * dur[j]).astype(np.int64)
@@ -126,18 +131,31 @@ def make_requests(p: SimParams, rng: np.random.Generator,
     n = users["requests"].size
     L = p.session_mean_len
     n_sess = np.maximum(1, rng.poisson(users["requests"] / L))
-    act = rng.random((n, N_DAYS)) < users["active_share"][:, None]
+    # weekly_rhythm: Saturdays and Sundays are likelier active days and likelier picked for a session.
+    day_w = np.where(weekend_days(np.arange(N_DAYS)), p.weekend_activity, 1.0) if p.weekly_rhythm else None
+    share = users["active_share"][:, None] if day_w is None else np.minimum(users["active_share"][:, None] * day_w, 1)
+    act = rng.random((n, N_DAYS)) < share
     none = ~act.any(axis=1)
     act[np.nonzero(none)[0], rng.integers(0, N_DAYS, int(none.sum()))] = True
     act_u, act_d = np.nonzero(act)
     cnt = act.sum(axis=1)
     off = np.cumsum(cnt) - cnt
     su = np.repeat(np.arange(n, dtype=np.int32), n_sess)
-    day = act_d[off[su] + (rng.random(su.size) * cnt[su]).astype(np.int64)]
+    if day_w is None:
+        day = act_d[off[su] + (rng.random(su.size) * cnt[su]).astype(np.int64)]
+    else:  # weighted pick among the user's active days: search the user's stretch of the cumulated weights
+        cw = np.cumsum(day_w[act_d])
+        lo = np.where(off > 0, cw[np.maximum(off - 1, 0)], 0.0)
+        hi = cw[off + cnt - 1]
+        target = lo[su] + rng.random(su.size) * (hi[su] - lo[su])
+        pick = np.minimum(np.searchsorted(cw, target, side="right"), off[su] + cnt[su] - 1)
+        day = act_d[np.maximum(pick, off[su])]
     hour = sample_hours(rng, USER_PROFILE, su.size, p.daily_peak)
     if p.daily_rhythm:
         own = rng.random(su.size) < p.rhythm_share
         hour[own] = (users["hour"][su[own]] + p.rhythm_sigma_h * rng.standard_normal(int(own.sum()))) % 24.0
+    if p.weekly_rhythm:  # weekend sessions start later (past midnight: early the next day)
+        hour = np.where(weekend_days(day), hour + p.weekend_hour_shift_h, hour)
     s_start = T0_MS + day.astype(np.int64) * DAY_MS + (hour * HOUR_MS).astype(np.int64)
     length = rng.geometric(1.0 / L, su.size).astype(np.int64)
     sess = np.repeat(np.arange(su.size, dtype=np.int32), length)

@@ -41,6 +41,20 @@ def seg_positions(counts: np.ndarray, dtype: type = np.int64) -> np.ndarray:
     return out
 
 
+def sorted_positions(rng: np.random.Generator, m: np.ndarray) -> np.ndarray:
+    """m[i] sorted uniform positions in (0, 1) for each segment i, concatenated: exponential spacings, no sort."""
+    e = rng.exponential(size=int((m + 1).sum()))
+    cs = np.cumsum(e)
+    last = np.cumsum(m + 1) - 1
+    first = last - m
+    before = (cs - e)[first]
+    total = cs[last] - before
+    pos = (cs - np.repeat(before, m + 1)) / np.repeat(total, m + 1)
+    is_last = np.zeros(e.size, dtype=bool)
+    is_last[last] = True
+    return pos[~is_last]
+
+
 def running_max_prev(keys: np.ndarray) -> np.ndarray:
     """For each position, the max of keys strictly before it (int64 min for the first)."""
     out = np.empty_like(keys)

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, ndtr, ndtri
 
+from benchmark.sim.content import make_content
 from benchmark.sim.oracle import (
     STREAMER_PROFILE,
     USER_PROFILE,
+    Content,
     Truth,
 )
 from benchmark.sim.presets import CATEGORIES, SimParams
@@ -34,10 +36,11 @@ class World:
     users: dict[str, np.ndarray]
     U: np.ndarray
     fav: np.ndarray
+    content: Content | None = None  # the rooms' own content (content_drift on)
 
     def truth(self, p: SimParams) -> Truth:
         return Truth(p, self.users, self.U, self.streamers, self.V, self.rooms, self.hl_key, self.hl_end,
-                     self.fav)
+                     self.fav, self.content)
 
 
 def make_streamers(p: SimParams, rng: np.random.Generator) -> tuple[dict, np.ndarray, np.ndarray]:
@@ -144,7 +147,8 @@ def make_favourites(p: SimParams, rng: np.random.Generator, users: dict, U: np.n
 def make_world(p: SimParams, rngs: dict[str, np.random.Generator]) -> World:
     st, V, centroids = make_streamers(p, rngs["streamers"])
     rooms, room_key = make_rooms(p, rngs["rooms"], st)
+    content = make_content(p, rngs["content"], st, rooms, centroids) if p.content_drift else None
     users, U = make_users(p, rngs["users"], centroids)
     fav = make_favourites(p, rngs["favourites"], users, U, st, V)
     empty = np.zeros(0, np.int64)
-    return World(st, V, centroids, rooms, room_key, empty, empty, users, U, fav)
+    return World(st, V, centroids, rooms, room_key, empty, empty, users, U, fav, content)
