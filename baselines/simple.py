@@ -210,30 +210,55 @@ class Oracle(Baseline):
 
     It declares `uses_oracle`, so the harness hands it the truth (`ctx.oracle`) and never ranks it.
     Unavailable on the real data (no oracle/ folder): the run fails with that message.
+    params: blind (None, or "highlights", "content", "rhythm"): the ablation that hides one mechanism and
+    averages over it (benchmark.sim.oracle.Oracle.variants); its gap to the Oracle sizes what a model can
+    gain from that mechanism. A row-level sample given a click (watch, gift value) weighs each hidden
+    state by its posterior given the click. topk ("exposure" or "preference"): on topk, rank a query's live
+    rooms by P(the feed shows it at t) x P(click | shown), a room the user entered before t scoring 0 (the
+    task's query rule): the ceiling; or by P(click | shown) alone, the user's preference ignoring who is
+    shown what.
     """
 
     tasks = ALL_TASKS
     deterministic = True
     uses_oracle = True  # the harness hands it ctx.oracle; this declaration alone makes it an unranked row
 
+    def __init__(self, blind: str | None = None, topk: str = "exposure"):
+        if topk not in ("exposure", "preference"):
+            raise ValueError(f"Oracle: topk must be 'exposure' or 'preference', not {topk!r}")
+        super().__init__(blind=blind, topk=topk)
+
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame, ctx: Context) -> None:
-        self.truth = ctx.oracle
+        self.oracle = ctx.oracle
         self.long_view_ms = int(ctx.features.long_view_ms)
 
     def predict(self, test: pd.DataFrame, ctx: Context):
         users, _, lives, ts = _keys(test)
-        o = self.truth
+        t = self.oracle.truth
+        variants = self.oracle.variants(users, lives, ts, self.params["blind"])
+        clicks = [w * t.click_prob(c) for w, c in variants]  # P(hidden state) x P(click | it)
         if ctx.kind == "regression":
-            truth = {"watch_s": lambda: o.expected_watch_ms(users, lives, ts) / 1000.0,
-                     "gift_value": lambda: o.expected_gift_value(users, lives, ts)}
-            return _as_output(ctx.labels, {k: truth[k]() for k in ctx.labels})
-        p = o.click_prob(users, lives, ts)
-        given_click = {"long_view": lambda: o.p_long_view(users, lives, ts, self.long_view_ms),
-                       "like": lambda: o.p_like(users, lives, ts), "comment": lambda: o.p_comment(users, lives, ts),
-                       "gift": lambda: o.p_gift(users, lives, ts)}
-        return _as_output(ctx.labels, {k: p if k == "click" else p * given_click[k]() for k in ctx.labels})
+            value = {"watch_s": lambda c: t.expected_watch(c) / 1000.0, "gift_value": t.expected_gift_value}
+            if len(variants) == 1:
+                return _as_output(ctx.labels, {k: value[k](variants[0][1]) for k in ctx.labels})
+            total = np.sum(clicks, axis=0)
+            return _as_output(ctx.labels, {k: sum(p * value[k](c) for p, (_, c) in zip(clicks, variants, strict=True))
+                                           / total for k in ctx.labels})
+        given_click = {"long_view": lambda c: t.p_watch_at_least(c, self.long_view_ms),
+                       "like": lambda c: t.event_prob(c, "like"), "comment": lambda c: t.event_prob(c, "comment"),
+                       "gift": lambda c: t.event_prob(c, "gift")}
+        return _as_output(ctx.labels, {k: np.sum(clicks, axis=0) if k == "click" else
+                                       sum(p * given_click[k](c) for p, (_, c) in zip(clicks, variants, strict=True))
+                                       for k in ctx.labels})
 
     def score_candidates(self, queries: pd.DataFrame, candidates: Candidates, ctx: Context) -> np.ndarray:
         q = candidates.query_index
-        return self.truth.click_prob(queries["user_id"].to_numpy()[q], candidates.live_id,
-                                     queries["ts"].to_numpy()[q])
+        users, ts = queries["user_id"].to_numpy(), queries["ts"].to_numpy()
+        variants = self.oracle.variants(users[q], candidates.live_id, ts[q], self.params["blind"])
+        t = self.oracle.truth
+        if self.params["topk"] == "preference":
+            return np.sum([w * t.click_prob(c) for w, c in variants], axis=0)
+        score = np.sum([w * t.exposure_prob(c) * t.click_prob(c) for w, c in variants], axis=0)
+        seq = ctx.features.sequences(users, ts, kinds=["click"])  # every room each user entered before t
+        entered = pd.MultiIndex.from_arrays([np.repeat(np.arange(len(queries)), seq.lengths), seq.columns["live_id"]])
+        return np.where(pd.MultiIndex.from_arrays([q, candidates.live_id]).isin(entered), 0.0, score)

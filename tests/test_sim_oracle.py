@@ -97,3 +97,64 @@ def test_a_room_shows_its_segments_topics_in_turn():
     rooms = np.array([0, 1, 1, 1, 1, 2, 2, 3])
     t = T0_MS + np.array([500, 99, 100, 199, 200, 49, 50, 10])
     assert c.topic_at(rooms, t).tolist() == [0, 1, 7, 7, 8, 2, 6, 3]
+
+
+def test_each_ablation_hides_one_thing_and_averages_over_it(out, labelled):
+    """Oracle.variants: highlight-blind mixes in/out of a highlight by the windows' share of live time, so a
+    sample inside one gets less than the truth and one outside more; rhythm-blind mixes weekend and weekday;
+    content-blind swaps the room's content for its streamer's average; the weights sum to 1."""
+    o = Oracle.load(out / "oracle")
+    e = labelled.iloc[::7]
+    u, lv, ts = e.user_id.to_numpy(), e.live_id.to_numpy(), e.timestamp.to_numpy()
+    truth = o.click_prob(u, lv, ts)
+    (w, c), = o.variants(u, lv, ts)
+    assert w == 1.0 and np.array_equal(o.truth.click_prob(c), truth)
+
+    def mixed(blind: str) -> np.ndarray:
+        parts = o.variants(u, lv, ts, blind)
+        assert abs(sum(w for w, _ in parts) - 1.0) < 1e-12
+        return np.sum([w * o.truth.click_prob(c) for w, c in parts], axis=0)
+
+    assert 0.03 < o.highlight_share < 0.15
+    hl = e.in_highlight.to_numpy()
+    blind = mixed("highlights")
+    assert hl.any() and (blind[hl] < truth[hl]).all() and (blind[~hl] > truth[~hl]).all()
+    weekend = ((ts - T0_MS) // 86_400_000) % 7 >= 5
+    assert weekend.any() and not np.allclose(mixed("rhythm"), truth)
+    content = mixed("content")
+    assert not np.allclose(content, truth) and np.corrcoef(content, truth)[0, 1] > 0.8
+    with pytest.raises(BenchmarkError, match="blind must be one of"):
+        o.variants(u, lv, ts, "taste")
+
+
+def test_the_oracle_knows_who_the_feed_shows_what(out, labelled):
+    """exposure_prob follows the feed's rules: the room each exposure showed is far likelier under it than
+    another room live at that moment, and the feed intensity it uses integrates to the feed's slot mass."""
+    from dataclasses import replace
+
+    from sklearn.metrics import roc_auc_score
+
+    from benchmark.sim.feed import slot_mass
+
+    o = Oracle.load(out / "oracle")
+    t_ = o.truth
+    e = labelled.iloc[::5]
+    u, lv, ts = e.user_id.to_numpy(), e.live_id.to_numpy(), e.timestamp.to_numpy()
+    rng = np.random.default_rng(0)
+    ri = np.arange(o.live_ids.size)
+    other = np.array([rng.choice(ri[(t_.rooms["start"] <= t) & (t < t_.rooms["end"])]) for t in ts])
+    shown = t_.exposure_prob(o.variants(u, lv, ts)[0][1])
+    random = t_.exposure_prob(o.variants(u, o.live_ids[other], ts)[0][1])
+    assert (shown > 0).all() and roc_auc_score(np.r_[np.ones(ts.size), np.zeros(ts.size)], np.r_[shown, random]) > 0.75
+    # feed_intensity integrated over a slot (outside highlights) = the slot mass the feed draws rooms by.
+    c = o.variants(u[:50], lv[:50], ts[:50])[0][1]
+    c = c.take(~c.hl)
+    bin_ms = t_.p.bin_min * 60_000
+    lo = (c.t - T0_MS) // bin_ms * bin_ms
+    start_rel = t_.rooms["start"][c.ri] - T0_MS
+    a, b = np.maximum(lo, start_rel), np.minimum(lo + bin_ms, t_.rooms["end"][c.ri] - T0_MS)
+    grid = a[:, None] + (b - a)[:, None] * (np.arange(2000) + 0.5)[None, :] / 2000  # midpoints of 2,000 steps
+    at = replace(c.take(np.repeat(np.arange(c.t.size), 2000)), t=grid.ravel() + T0_MS)
+    integral = t_.feed_intensity(at).reshape(c.t.size, 2000).mean(axis=1) * (b - a) / bin_ms
+    popw = np.exp(t_.p.feed_pop_exponent * t_.streamers["log_pop"][c.si]).astype(np.float32)
+    np.testing.assert_allclose(integral, slot_mass(t_.p, popw, start_rel, a, b, bin_ms), rtol=2e-3)

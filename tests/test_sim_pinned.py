@@ -2,7 +2,8 @@
 
 kuailive-sim-2 added five mechanisms, each behind a switch, and recalibrated seven values; with all five off
 and those values back (presets.SIM1_OVERRIDES) the model is sim-1, and not one byte of its release or oracle
-moved (its params.json now also names the new parameters, so that file is left out). Version 2's own files
+moved (its params.json now also names the new parameters, so that file is left out, and the oracle gained
+feed_mass.npy, a file sim-1 never wrote). Version 2's own files
 are pinned too. The hashes hold for the pinned environment (constraints.txt: numpy, pyarrow write the same
 bytes); a deliberate change to the model is a new version with its own pins.
 """
@@ -58,11 +59,16 @@ def test_sim1_tiny_output_is_byte_identical_to_the_pinned_hashes(tmp_path):
     assert version(get_params("tiny", SIM1_OVERRIDES)) == SIM1
     got = digests(simulate("tiny", 7, tmp_path, overrides=SIM1_OVERRIDES, quiet=True))
     got.pop("oracle/latent/params.json")
+    got.pop("oracle/latent/feed_mass.npy")  # the feed's mass per slot, added to the oracle for topk's ceiling
     changed = sorted(k for k in SIM1_TINY_SEED7 if got.get(k) != SIM1_TINY_SEED7[k])
     assert set(got) == set(SIM1_TINY_SEED7) and not changed, f"files that moved: {changed}"
 
 
 SIM2_TINY_SEED7 = {
+    "oracle/latent/feed_mass.npy":
+        "d2a26eff2f38ed1fe9f887fa2ba2f7d12b4f04c68cd27461f60599f432ffbf93",
+    "oracle/latent/titles.parquet":
+        "f374539b1c91e4748e69283edfa2718d443fe41ae5b3738d14fa162dd8426612",
     "KuaiLive/click.csv":
         "0b5cd20486d24cd928ce6234ed85272a335714bc0d4106f8a868ff68083ee1d6",
     "KuaiLive/comment.csv":

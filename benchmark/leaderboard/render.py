@@ -245,6 +245,13 @@ def render_task(results: dict, task: str, plot_name: str | None) -> str:
         _legend(results),
         _reference_text(v),
     ]
+    worth = _ablation_table(v)
+    if worth:
+        parts += ["## What each mechanism is worth",
+                  "Each ablation is the Oracle with one simulator mechanism hidden and averaged over (the "
+                  "highlight flag, the room's own content, the weekday); the gap is what a perfect model gains "
+                  f"from that mechanism on {v.primary}, the scale against which any model's gain from it is "
+                  "judged. Means over seeds; the ablations are reference rows, never ranked.", worth]
     queries = (data.get("task_stats") or {}).get(task) if v.ranking else None
     if queries:
         parts.append(_queries_text(queries, data["task_rows"].get(task) or {}))
@@ -288,14 +295,41 @@ def render_task(results: dict, task: str, plot_name: str | None) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def _ablations(v: _TaskView) -> list[str]:
+    """The Oracle's ablation rows of this task that ran (`<oracle>-<thing>blind`)."""
+    oracle = v.results.get("oracle")
+    return [m for m in v.order if m.startswith(f"{oracle}-") and m.endswith("blind") and v.ok.get(m)]
+
+
+def _ablation_table(v: _TaskView) -> str | None:
+    oracle = v.results.get("oracle")
+    rows = _ablations(v)
+    top = _mean(v.values(oracle, v.primary)) if v.ok.get(oracle) else None
+    if not rows or top is None:
+        return None
+    body = []
+    for m in rows:
+        value = _mean(v.values(m, v.primary))
+        body.append([m, _num(value), DASH if value is None else f"{top - value:+.4f}"])
+    return tabulate([[oracle, _num(top), DASH], *body], headers=["row", v.primary, "Oracle minus row"],
+                    tablefmt="github", disable_numparse=True)
+
+
 def _reference_rows_text(results: dict) -> str:
     rows = results.get("reference_rows", [])
     if not rows:
         return "Reference rows: none."
-    known = {results.get("oracle"): "scores with the simulator's ground truth (the ceiling of the sample-level "
-                                    "tasks; on topk it ranks by P(click | shown) and does not know the feed's "
-                                    "exposure policy, so it is a relevance reference there, not a ceiling)",
+    known = {results.get("oracle"): "scores with the simulator's ground truth (the ceiling: on topk it ranks a "
+                                    "query's live rooms by P(the feed shows it) x P(click | shown), a room "
+                                    "already entered scoring 0)",
+             f"{results.get('oracle')}-preference": "ranks topk by P(click | shown) alone, the user's preference "
+                                                    "without the feed's exposure policy",
              "ArtifactProbe": "sees only time, room age and live status (what logging artefacts alone give)"}
+    oracle = results.get("oracle")
+    for m in rows:
+        if m.startswith(f"{oracle}-") and m.endswith("blind"):
+            known[m] = (f"is the {oracle} with the {m[len(oracle) + 1:-len('blind')]} mechanism hidden (its gap to "
+                        f"the {oracle} sizes what a model can gain from it)")
     said = [f"{m} {known[m]}" for m in rows if m in known]
     return (f"Reference rows: {', '.join(rows)}. " + ("; ".join(said) + ". " if said else "")
             + "They are shown for scale and never ranked.")

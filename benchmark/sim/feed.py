@@ -108,13 +108,7 @@ def feed_index(p: SimParams, w: World) -> dict[str, Any]:
     del b_lo, ne
     ov_lo = np.maximum(lo[e], e_bin * np.int32(bin_ms))
     ov_hi = np.minimum(hi[e], (e_bin + 1) * np.int32(bin_ms))
-    weight = popw[e] * ((ov_hi - ov_lo).astype(np.float32) / np.float32(bin_ms))
-    if p.room_age:
-        tau = np.float32(p.fresh_tau_min * MINUTE_MS)
-        age0 = (ov_lo - st_rel[e]).astype(np.float32)
-        age1 = (ov_hi - st_rel[e]).astype(np.float32)
-        weight += np.float32(p.fresh_boost * MINUTE_MS / bin_ms) * (np.exp(-age0 / tau) - np.exp(-age1 / tau))
-        del age0, age1
+    weight = slot_mass(p, popw[e], st_rel[e], ov_lo, ov_hi, bin_ms)
     if p.platform_traffic and p.highlights and w.hl_key.size:
         # The platform audience surges in a highlight: extra entries over each window's part of each slot.
         h_e, h_bin, h_lo, h_hi, h_w = _highlight_entries(p, w, valid, popw, bin_ms)
@@ -134,6 +128,20 @@ def feed_index(p: SimParams, w: World) -> dict[str, Any]:
     # Each entry's interval (window-relative ms): the room's live part of the slot, or a highlight's.
     return {"room": valid[e[order]].astype(np.int64), "cum": cum, "seg_off": seg_off, "n_bins": n_bins,
             "bin_ms": bin_ms, "lo": ov_lo[order], "hi": ov_hi[order]}
+
+
+def slot_mass(p: SimParams, popw: np.ndarray, start_rel: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+              bin_ms: int) -> np.ndarray:
+    """A room's feed mass over [lo, hi) of one slot (window-relative ms), in slots of median-popularity live
+    time: exploitation popw x the share of the slot, plus (room_age) the exploration burst after its start.
+    (The integral of benchmark.sim.oracle.feed_intensity over [lo, hi), per slot.)"""
+    weight = popw * ((hi - lo).astype(np.float32) / np.float32(bin_ms))
+    if p.room_age:
+        tau = np.float32(p.fresh_tau_min * MINUTE_MS)
+        age0 = (lo - start_rel).astype(np.float32)
+        age1 = (hi - start_rel).astype(np.float32)
+        weight += np.float32(p.fresh_boost * MINUTE_MS / bin_ms) * (np.exp(-age0 / tau) - np.exp(-age1 / tau))
+    return weight
 
 
 def _highlight_entries(p: SimParams, w: World, valid: np.ndarray, popw: np.ndarray,
@@ -187,6 +195,7 @@ def pick_feed(p: SimParams, rng: np.random.Generator, w: World, eu: np.ndarray, 
     room -1 = no room at all in the slot.
     """
     idx = feed_index(p, w)
+    w.feed_mass = np.diff(idx["cum"][idx["seg_off"]]).reshape(idx["n_bins"], len(CATEGORIES))
     k = len(CATEGORIES)
     bin_ms, seg_off = idx["bin_ms"], idx["seg_off"]
     b = (t - T0_MS) // bin_ms

@@ -9,11 +9,7 @@ import numpy as np
 
 from benchmark.io import log
 from benchmark.sim.feed import Exposures
-from benchmark.sim.oracle import (
-    T1_MS,
-    Context,
-    Truth,
-)
+from benchmark.sim.oracle import T1_MS, Truth
 from benchmark.sim.presets import SimParams
 
 
@@ -58,10 +54,6 @@ class Unlogged:
     price: np.ndarray
 
 
-def take(c: Context, m: np.ndarray) -> Context:
-    return Context(c.ui[m], c.ri[m], c.si[m], c.t[m], c.affinity[m], c.fav[m], c.hl[m])
-
-
 def sample_prices(p: SimParams, rng: np.random.Generator, truth: Truth, ui: np.ndarray,
                   match: np.ndarray | None = None) -> np.ndarray:
     """gift_price = unit price (a mixture over real-looking price points tilted by the user and, with
@@ -79,7 +71,7 @@ def run_funnel(p: SimParams, rng: np.random.Generator, truth: Truth, ex: Exposur
     p_click = truth.click_prob(c)
     clicked = rng.random(p_click.size) < p_click
     cidx = np.nonzero(clicked)[0]
-    cc = take(c, cidx)
+    cc = c.take(cidx)
     q = truth.engage_prob(cc)
     engaged = rng.random(cidx.size) < q
     mu_e, mu_b = truth.watch_mu(cc)

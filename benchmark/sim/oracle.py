@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ from scipy.special import expit, ndtr
 
 from benchmark.data.schema import DAY_MS, TZ_OFFSET_MS
 from benchmark.errors import BenchmarkError
-from benchmark.sim.presets import SimParams, from_dict
+from benchmark.sim.presets import CATEGORIES, SimParams, from_dict
 
 T0_MS = 1746374400000            # 2025-05-05 00:00 +08:00: the window's first instant
 N_DAYS = 21
@@ -135,10 +135,14 @@ class Context:
     affinity: np.ndarray
     fav: np.ndarray
     hl: np.ndarray
+    weekend: np.ndarray
+
+    def take(self, m: np.ndarray | slice) -> Context:
+        """The samples `m` selects (an index array, a mask or a slice)."""
+        return Context(*(getattr(self, f.name)[m] for f in fields(self)))
 
     def slice(self, a: int, b: int) -> Context:
-        return Context(self.ui[a:b], self.ri[a:b], self.si[a:b], self.t[a:b], self.affinity[a:b], self.fav[a:b],
-                       self.hl[a:b])
+        return self.take(slice(a, b))
 
 
 @dataclass
@@ -151,6 +155,7 @@ class Content:
     room_topic: np.ndarray      # (n_rooms,) int32 topic a room opens with
     seg_key: np.ndarray         # sorted interval_key(room, start) of the content changes
     seg_topic: np.ndarray       # (n_segments,) int32 topic from that change on
+    streamer_mean: np.ndarray | None = None  # (n_streamers, d) a streamer's average content (Oracle.load)
 
     def topic_at(self, ri: np.ndarray, t: np.ndarray) -> np.ndarray:
         """The topic room ri shows at time t: its latest segment started at or before t, else its opening one."""
@@ -179,6 +184,8 @@ class Truth:
         self.p = params
         self.users, self.U, self.streamers, self.V, self.rooms = users, U, streamers, V, rooms
         self.hl_key, self.hl_end, self.fav, self.content = hl_key, hl_end, fav, content
+        self.feed_mass: np.ndarray | None = None  # (slots, categories): set by Oracle.load for exposure_prob
+        self._by_streamer: tuple[np.ndarray, np.ndarray] | None = None
         self.weekend_tilt = np.asarray(params.weekend_tilt, dtype=np.float64)
         self.n_streamers = int(V.shape[0])
         self.tod = tod_grid(params)
@@ -219,17 +226,81 @@ class Truth:
         a = self.affinity(ui, si)
         if self.content is None:
             return a
-        k = self.content.topic_at(ri, t)
+        return self._mix(a, self._dot(self.content.topics, ui, self.content.topic_at(ri, t)))
+
+    def average_match(self, ui: np.ndarray, si: np.ndarray) -> np.ndarray:
+        """The match with the streamer's average content instead of the room's at t (what a content-blind
+        model could know); the taste match when rooms have no content of their own."""
+        a = self.affinity(ui, si)
+        if self.content is None or self.content.streamer_mean is None:
+            return a
+        return self._mix(a, self._dot(self.content.streamer_mean, ui, si))
+
+    def _mix(self, a_streamer: np.ndarray, a_content: np.ndarray) -> np.ndarray:
         kappa = self.p.content_weight
         rho = self.p.category_weight if self.p.category_clusters else 0.0
         norm = np.sqrt(1.0 + 2.0 * np.sqrt(kappa * (1 - kappa)) * rho)
-        return (np.sqrt(1 - kappa) * a + np.sqrt(kappa) * self._dot(self.content.topics, ui, k)) / norm
+        return (np.sqrt(1 - kappa) * a_streamer + np.sqrt(kappa) * a_content) / norm
 
     def room_category(self, ri: np.ndarray) -> np.ndarray:
         """Each room's category: its own with content_drift, else its streamer's."""
         if "category" in self.rooms:
             return self.rooms["category"][ri]
         return self.streamers["category"][self.rooms["streamer"][ri]]
+
+    # --- exposure: what the feed shows (benchmark/sim/feed.py's rules) ----------------------------------
+    def feed_intensity(self, c: Context) -> np.ndarray:
+        """The feed's exposure intensity of room c.ri at c.t, in slots of median-popularity live time per slot:
+        popularity ** feed_pop_exponent, x hl_traffic_boost inside a highlight (platform_traffic), plus the
+        exploration burst after the room starts (room_age). feed.slot_mass is its integral over a slot."""
+        p = self.p
+        popw = np.exp(p.feed_pop_exponent * self.streamers["log_pop"][c.si].astype(np.float64))
+        if p.platform_traffic and p.highlights:
+            popw = popw * (1.0 + (p.hl_traffic_boost - 1.0) * c.hl)
+        if p.room_age:
+            tau = p.fresh_tau_min * MINUTE_MS
+            age = np.maximum(c.t - self.rooms["start"][c.ri], 0)
+            popw = popw + p.fresh_boost * MINUTE_MS / tau * np.exp(-age / tau)
+        return popw
+
+    def exposure_prob(self, c: Context) -> np.ndarray:
+        """P(a feed request of user c.ui at c.t shows room c.ri), by the feed's rules: with probability
+        fav_share (when a favourite is live) one of the live favourites at random, else a category by the
+        user's (weekend-tilted) tastes and a room of it by its intensity over the category's mass in the slot.
+        Needs the feed's mass per (slot, category) (`feed_mass`, oracle/latent/feed_mass.npy)."""
+        if self.feed_mass is None:
+            raise BenchmarkError("oracle: no feed_mass (an oracle folder written before exposure-aware topk)")
+        p = self.p
+        live = (self.rooms["start"][c.ri] <= c.t) & (c.t < self.rooms["end"][c.ri])
+        n_fav = self.live_favourites(c.ui, c.t)
+        p_fav = self.users["fav_share"][c.ui].astype(np.float64) * (n_fav > 0)
+        via_fav = np.where(c.fav, 1.0 / np.maximum(n_fav, 1), 0.0)
+        taste = self.users["taste"][c.ui].astype(np.float64)
+        cat = self.room_category(c.ri).astype(np.int64)
+        share = np.take_along_axis(taste, cat[:, None], axis=1)[:, 0] / taste.sum(axis=1)
+        if p.weekly_rhythm:
+            tilted = taste * np.exp(p.weekend_taste * self.weekend_tilt)[None, :]
+            share = np.where(c.weekend, np.take_along_axis(tilted, cat[:, None], axis=1)[:, 0] / tilted.sum(axis=1),
+                             share)
+        slot = np.clip((c.t - T0_MS) // (p.bin_min * MINUTE_MS), 0, self.feed_mass.shape[0] - 1)
+        mass = self.feed_mass[slot, cat]
+        via_feed = share * self.feed_intensity(c) / np.maximum(mass, 1e-12)
+        return np.where(live, p_fav * via_fav + (1.0 - p_fav) * np.minimum(via_feed, 1.0), 0.0)
+
+    def live_favourites(self, ui: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """How many of user ui's favourite streamers have a room live at t (among this Truth's rooms)."""
+        if self._by_streamer is None:
+            key = interval_key(self.rooms["streamer"], self.rooms["start"])
+            order = np.argsort(key, kind="stable")
+            self._by_streamer = (key[order], order)
+        keys, order = self._by_streamer
+        n = np.zeros(len(ui), dtype=np.int64)
+        for j in range(self.fav.shape[1]):
+            fs = self.fav[ui, j]
+            idx = last_le(keys, np.maximum(fs, 0), t)
+            r = order[np.maximum(idx, 0)]
+            n += (fs >= 0) & (idx >= 0) & (self.rooms["streamer"][r] == fs) & (t < self.rooms["end"][r])
+        return n
 
     def is_favourite(self, ui: np.ndarray, si: np.ndarray) -> np.ndarray:
         """Whether streamer si is one of user ui's favourites."""
@@ -266,7 +337,7 @@ class Truth:
         aff = self.match(ui, ri, si, t)
         fav = parallel_concat(lambda a, b: self.is_favourite(ui[a:b], si[a:b]), len(ui))
         hl = parallel_concat(lambda a, b: self.in_highlight(ri[a:b], t[a:b]), len(ui))
-        return Context(ui, ri, si, t, aff, fav, hl)
+        return Context(ui, ri, si, t, aff, fav, hl, is_weekend(t))
 
     # --- click ------------------------------------------------------------------------------------
     def click_logit(self, c: Context) -> np.ndarray:
@@ -282,7 +353,7 @@ class Truth:
         if p.room_age:
             z = z + p.click_age * (0.5 - np.exp(-age_min / p.warm_tau_min))
         if p.weekly_rhythm:
-            z = z + p.weekend_click * self.weekend_tilt[self.room_category(c.ri)] * is_weekend(c.t)
+            z = z + p.weekend_click * self.weekend_tilt[self.room_category(c.ri)] * c.weekend
         return z
 
     def click_prob(self, c: Context) -> np.ndarray:
@@ -376,6 +447,24 @@ class Truth:
         return self.event_prob(c, "gift") * (self.unit_probs(c.ui, c.affinity) @ self.units) * self.mean_count
 
 
+def streamer_mean_content(p: SimParams, titles, streamer_ids: np.ndarray, main_category: np.ndarray,
+                          topics: np.ndarray, topic_cat: np.ndarray) -> np.ndarray:
+    """Each streamer's expected room topic factor under the content model: a titled room (1 - p_no_title)
+    opens on its title's topic (title_topic_share) or a topic of the title's category, averaged over the
+    streamer's titles; an untitled one on a topic of the streamer's main category."""
+    n_cat = int(topic_cat.max()) + 1
+    cat_mean = np.stack([topics[topic_cat == c].mean(axis=0) for c in range(n_cat)]).astype(np.float64)
+    s = _index(streamer_ids, titles["streamer_id"].to_numpy(), "streamer")
+    share = p.title_topic_share
+    per_title = share * topics[titles["topic"].to_numpy()] + (1 - share) * cat_mean[titles["category_code"].to_numpy()]
+    n_titles = np.bincount(s, minlength=streamer_ids.size).astype(np.float64)
+    titled = np.stack([np.bincount(s, weights=per_title[:, j], minlength=streamer_ids.size)
+                       for j in range(topics.shape[1])], axis=1) / np.maximum(n_titles, 1)[:, None]
+    untitled = cat_mean[main_category]
+    titled = np.where(n_titles[:, None] > 0, titled, untitled)
+    return ((1 - p.p_no_title) * titled + p.p_no_title * untitled).astype(np.float32)
+
+
 # --- the id-based Oracle over oracle/latent/ ------------------------------------------------------
 LATENT_USERS = ("bias", "engage", "comment", "like", "gift", "price_tilt")
 
@@ -389,12 +478,37 @@ def _index(sorted_ids: np.ndarray, ids: np.ndarray, what: str) -> np.ndarray:
     return pos
 
 
+BLIND = ("highlights", "content", "rhythm")  # what an Oracle ablation hides (Oracle.variants)
+
+
 class Oracle:
     """The simulator's ground truth for any (user, room, time), by id; load it with Oracle.load."""
 
-    def __init__(self, truth: Truth, user_ids: np.ndarray, streamer_ids: np.ndarray, live_ids: np.ndarray):
+    def __init__(self, truth: Truth, user_ids: np.ndarray, streamer_ids: np.ndarray, live_ids: np.ndarray,
+                 highlight_share: float = 0.0):
         self.truth = truth
         self.user_ids, self.streamer_ids, self.live_ids = user_ids, streamer_ids, live_ids
+        self.highlight_share = highlight_share  # share of the rooms' live time inside highlight windows
+
+    def variants(self, user_ids, live_ids, ts, blind: str | None = None) -> list[tuple[float, Context]]:
+        """The truth's contexts for these samples with one thing hidden, each with its prior weight.
+
+        None: the one true context. highlights: in or out of a highlight, weighted by the windows' share of
+        live time. rhythm: a weekend or a weekday, 2/7 and 5/7. content: the streamer's average content in
+        place of the room's at t. A caller mixes what it computes over them (weights sum to 1).
+        """
+        c = self._context(user_ids, live_ids, ts)
+        if blind is None:
+            return [(1.0, c)]
+        if blind == "highlights":
+            pi = self.highlight_share
+            return [(pi, replace(c, hl=np.ones_like(c.hl))), (1.0 - pi, replace(c, hl=np.zeros_like(c.hl)))]
+        if blind == "rhythm":
+            return [(2 / 7, replace(c, weekend=np.ones_like(c.weekend))),
+                    (5 / 7, replace(c, weekend=np.zeros_like(c.weekend)))]
+        if blind == "content":
+            return [(1.0, replace(c, affinity=self.truth.average_match(c.ui, c.si)))]
+        raise BenchmarkError(f"oracle: blind must be one of {', '.join(BLIND)}, not '{blind}'")
 
     @classmethod
     def load(cls, oracle_dir: Path) -> Oracle:
@@ -413,6 +527,8 @@ class Oracle:
         streamer_ids = s["streamer_id"].to_numpy()
         live_ids = r["live_id"].to_numpy()
         users = {k: u[k].to_numpy() for k in LATENT_USERS}
+        users["fav_share"] = u["fav_share"].to_numpy()
+        users["taste"] = np.stack([u[f"taste_{c}"].to_numpy() for c in CATEGORIES], axis=1)
         streamers = {"log_pop": s["log_pop"].to_numpy(), "category": s["category_code"].to_numpy()}
         rooms = {"streamer": _index(streamer_ids, r["streamer_id"].to_numpy(), "streamer").astype(np.int32),
                  "start": r["start_ts"].to_numpy(), "end": r["true_end_ts"].to_numpy()}
@@ -431,12 +547,19 @@ class Oracle:
             seg_key = interval_key(_index(live_ids, seg["live_id"].to_numpy(), "room"), seg["start_ts"].to_numpy())
             so = np.argsort(seg_key, kind="stable")
             topics = np.load(lat / "topic_factors.npy")
-            content = Content(topics, (np.arange(topics.shape[0]) // params.topics_per_category).astype(np.int8),
-                              r["topic"].to_numpy(), seg_key[so], seg["topic"].to_numpy()[so])
+            topic_cat = (np.arange(topics.shape[0]) // params.topics_per_category).astype(np.int8)
+            content = Content(topics, topic_cat, r["topic"].to_numpy(), seg_key[so], seg["topic"].to_numpy()[so])
+            if (lat / "titles.parquet").exists():
+                content.streamer_mean = streamer_mean_content(params, pq.read_table(lat / "titles.parquet"),
+                                                              streamer_ids, streamers["category"], topics, topic_cat)
         truth = Truth(params, users, np.load(lat / "user_factors.npy"), streamers,
                       np.load(lat / "streamer_factors.npy"), rooms, hl_key[order],
                       h["end_ts"].to_numpy()[order], fav, content)
-        return cls(truth, user_ids, streamer_ids, live_ids)
+        if (lat / "feed_mass.npy").exists():
+            truth.feed_mass = np.load(lat / "feed_mass.npy")
+        live_ms = np.maximum(rooms["end"] - rooms["start"], 0).sum()
+        hl_ms = np.maximum(h["end_ts"].to_numpy() - h["start_ts"].to_numpy(), 0).sum()
+        return cls(truth, user_ids, streamer_ids, live_ids, float(hl_ms / max(live_ms, 1)))
 
     def _context(self, user_ids, live_ids, ts) -> Context:
         ts = np.asarray(ts, dtype=np.int64)

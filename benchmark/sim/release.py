@@ -476,6 +476,14 @@ def emit_latent(w: World, sel: np.ndarray, user_ids: np.ndarray, streamer_ids: n
         o, lid, start = _in_written_rooms(w.content.seg_key, pos_in_sorted, live_ids[by_id])
         sink.latent("segments", pa.table({"live_id": lid, "start_ts": start, "topic": w.content.seg_topic[o]}))
         sink.latent("topic_factors", w.content.topics)
+        st_ = w.streamers
+        owner = np.repeat(np.arange(st_["n_titles"].size), st_["n_titles"])
+        slot = np.arange(owner.size) - st_["title_first"][owner]
+        to = np.lexsort((slot, streamer_ids[owner]))
+        sink.latent("titles", pa.table({"streamer_id": streamer_ids[owner][to], "slot": slot[to].astype(np.int16),
+                                        "category_code": st_["title_category"][to], "topic": st_["title_topic"][to]}))
+    if w.feed_mass is not None:
+        sink.latent("feed_mass", w.feed_mass)
     o, lid, start = _in_written_rooms(w.hl_key, pos_in_sorted, live_ids[by_id])
     sink.latent("highlights", pa.table({"live_id": lid, "start_ts": start, "end_ts": w.hl_end[o]}))
     fu_, fj = np.nonzero(w.fav[sel] >= 0)

@@ -37,6 +37,7 @@ class World:
     U: np.ndarray
     fav: np.ndarray
     content: Content | None = None  # the rooms' own content (content_drift on)
+    feed_mass: np.ndarray | None = None  # (slots, categories) the feed's total mass (set by the feed)
 
     def truth(self, p: SimParams) -> Truth:
         return Truth(p, self.users, self.U, self.streamers, self.V, self.rooms, self.hl_key, self.hl_end,

@@ -1,14 +1,20 @@
-"""multi_behavior: every exposure with five labels of the funnel; ranked by the mean per-label GAUC."""
+"""multi_behavior: every exposure with five labels of the funnel; ranked by the mean per-label GAUC.
+
+Each post-click label is also scored over the clicks alone (`gauc_clicked_<label>`): on every exposure a
+like, comment or gift label mostly re-measures the click, while among clicks it asks what follows one.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from benchmark import metrics as M
 from benchmark.tasks.base import Task, by_split
 from benchmark.tasks.scoring import Evaluation, MetricPlan, binary_metrics
 
 LABELS = ("click", "long_view", "like", "comment", "gift")
+POST_CLICK = LABELS[1:]
 
 
 def build(ex: dict[str, np.ndarray], params, store=None):
@@ -37,6 +43,10 @@ def evaluate(table: pd.DataFrame, scores: pd.DataFrame) -> Evaluation:
         pu["weight"] = pu["weight"] / pu["weight"].sum() / len(LABELS)
         parts.append(pu)
     m["mean_gauc"] = float(np.mean([m[f"gauc_{label}"] for label in LABELS]))
+    clicked = table["click"].to_numpy() == 1
+    for label in POST_CLICK:  # the label's own score, ranked among the clicked rows of each user
+        y = table[label].to_numpy()[clicked]
+        m[f"gauc_clicked_{label}"] = M.gauc(y, np.asarray(scores[label], np.float64)[clicked], users[clicked])
     both = pd.concat(parts)
     both["wv"] = both["value"] * both["weight"]
     agg = both.groupby("user_id", sort=True)[["wv", "weight"]].sum()
@@ -46,6 +56,7 @@ def evaluate(table: pd.DataFrame, scores: pd.DataFrame) -> Evaluation:
 
 
 TASK = Task("multi_behavior", "exposure", LABELS, "binary", "mean_gauc",
-            tuple(f"{m}_{label}" for label in LABELS for m in ("auc", "gauc")), build, evaluate,
+            tuple(f"{m}_{label}" for label in LABELS for m in ("auc", "gauc"))
+            + tuple(f"gauc_clicked_{label}" for label in POST_CLICK), build, evaluate,
             tests=(MetricPlan("mean_gauc", "per_user"),
                    *(MetricPlan(f"auc_{label}", "global", label, label, "auc") for label in LABELS)))

@@ -96,4 +96,4 @@ TASK = Task("topk", "query", ("target_streamer_id",), "ranking", "ndcg@10",
             ("recall@10", "recall@50", "mrr", "coverage@10"), build, evaluate,
             tests=(MetricPlan("ndcg@10", "per_user"),),
             board_stats=("dropped_target_not_live", "capped_from", "repeat_share", "test_candidates", "sampled_view"),
-            fixed_reference="RepeatConsumption", oracle_role="relevance reference")
+            fixed_reference="RepeatConsumption")
