@@ -26,3 +26,10 @@ def test_post_click_labels_are_also_scored_over_the_clicks_alone():
     assert m.metrics["gauc_clicked_long_view"] == 0.0
     assert np.isnan(m.metrics["gauc_clicked_gift"])  # no clicked user with both outcomes
     assert set(m.per_user) == {"mean_gauc"}  # the primary's per-user terms are unchanged
+
+
+def test_a_split_without_clicks_reports_no_post_click_gauc():
+    n = 50
+    table = pd.DataFrame({"user_id": np.repeat(np.arange(5), 10), **{k: np.zeros(n, np.int8) for k in LABELS}})
+    m = evaluate(table, pd.DataFrame({k: np.linspace(0, 1, n) for k in LABELS}))
+    assert all(np.isnan(m.metrics[f"gauc_clicked_{k}"]) for k in POST_CLICK)

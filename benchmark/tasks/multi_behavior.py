@@ -46,7 +46,8 @@ def evaluate(table: pd.DataFrame, scores: pd.DataFrame) -> Evaluation:
     clicked = table["click"].to_numpy() == 1
     for label in POST_CLICK:  # the label's own score, ranked among the clicked rows of each user
         y = table[label].to_numpy()[clicked]
-        m[f"gauc_clicked_{label}"] = M.gauc(y, np.asarray(scores[label], np.float64)[clicked], users[clicked])
+        m[f"gauc_clicked_{label}"] = (M.gauc(y, np.asarray(scores[label], np.float64)[clicked], users[clicked])
+                                      if clicked.any() else float("nan"))
     both = pd.concat(parts)
     both["wv"] = both["value"] * both["weight"]
     agg = both.groupby("user_id", sort=True)[["wv", "weight"]].sum()
