@@ -158,3 +158,29 @@ def test_the_oracle_knows_who_the_feed_shows_what(out, labelled):
     integral = t_.feed_intensity(at).reshape(c.t.size, 2000).mean(axis=1) * (b - a) / bin_ms
     popw = np.exp(t_.p.feed_pop_exponent * t_.streamers["log_pop"][c.si]).astype(np.float32)
     np.testing.assert_allclose(integral, slot_mass(t_.p, popw, start_rel, a, b, bin_ms), rtol=2e-3)
+
+
+def test_the_topk_oracle_never_ranks_a_room_the_user_already_entered(tiny_data, tmp_path):
+    """The topk query is a first entry, so the Oracle scores 0 a live room the user clicked before t: none
+    of its top 10 is one while a room never entered is left to fill them."""
+    from benchmark.params import ModelSpec
+    from benchmark.runner import run_one
+
+    ds = "sim-tiny-s0"
+    (rec,) = run_one(ds, "topk", ModelSpec("Oracle", "baselines.simple:Oracle"), 0, tiny_data, tmp_path, quiet=True)
+    assert rec["status"] == "ok", rec.get("error")
+    preds = pq.read_table(tmp_path / ds / "topk" / "Oracle" / "seed0" / "predictions.parquet").to_pandas()
+    queries = pq.read_table(tiny_data / "tasks" / ds / "topk" / "test.parquet").to_pandas()
+    ex = pq.read_table(tiny_data / "processed" / ds / "exposures.parquet",
+                       columns=["user_id", "live_id", "ts", "click"]).to_pandas()
+    rooms = pq.read_table(tiny_data / "processed" / ds / "rooms.parquet",
+                          columns=["live_id", "streamer_id", "start_ts", "end_ts"]).to_pandas()
+    top = queries.merge(preds[["sample_id", "top"]], on="sample_id").explode("top").dropna(subset=["top"])
+    top = top.assign(top=top["top"].astype(np.int64)).groupby("sample_id").head(10)
+    shown = top.merge(rooms, left_on="top", right_on="streamer_id", suffixes=("", "_c"))
+    shown = shown[(shown["start_ts"] <= shown["ts"]) & (shown["ts"] < shown["end_ts"])]  # the candidate's live room
+    clicks = ex[ex["click"] == 1]
+    entered = shown.merge(clicks, left_on=["user_id", "live_id_c"], right_on=["user_id", "live_id"],
+                          suffixes=("", "_e"))
+    entered = entered[entered["ts_e"] < entered["ts"]]
+    assert len(shown) > 0 and len(entered) == 0, entered.head()
