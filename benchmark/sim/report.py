@@ -14,6 +14,7 @@ from tabulate import tabulate
 
 from benchmark.data import schema
 from benchmark.errors import BenchmarkError
+from benchmark.sim.oracle import T0_MS, T1_MS
 
 # label, stat key, format
 ROWS: list[tuple[str, str, str]] = [
@@ -240,16 +241,16 @@ def mechanism_stats(source: Path) -> dict[str, float]:
     both = pd.MultiIndex.from_frame(neg[["user_id", "live_id"]]).isin(
         pd.MultiIndex.from_frame(click[["user_id", "live_id"]]))
     out["negative_and_click_pairs"] = float(both.sum())
-    out.update(sim2_stats(Path(source), d))
+    out.update(sim2_stats(Path(source), d, lab))
     return out
 
 
-def sim2_stats(source: Path, d: dict[str, pd.DataFrame]) -> dict[str, float]:
+def sim2_stats(source: Path, d: dict[str, pd.DataFrame], lab: pd.DataFrame | None) -> dict[str, float]:
     """The detection statistics of kuailive-sim-2's mechanisms (docs/simulator.md, section 3)."""
     click, neg, room = d["click"], d["negative"], d["room"]
     out: dict[str, float] = {}
     # platform_traffic: exposures inside highlights over the highlights' share of live time.
-    hl = highlight_stats(source, d)
+    hl = highlight_stats(source, d, lab)
     if hl:
         out["highlight_exposure_lift"] = hl["exposure_share_in"] / max(hl["time_share"], 1e-12)
         out["highlight_entry30_in"], out["highlight_entry30_out"] = hl["entry30_in"], hl["entry30_out"]
@@ -297,7 +298,8 @@ def _profile_click_partial(source: Path, d: dict[str, pd.DataFrame]) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def highlight_stats(source: Path, d: dict[str, pd.DataFrame] | None = None) -> dict[str, float]:
+def highlight_stats(source: Path, d: dict[str, pd.DataFrame] | None = None,
+                    lab: pd.DataFrame | None = None) -> dict[str, float]:
     """Inside vs outside highlight windows: exposure share against the windows' share of live time, click rate,
     and the share of exposures with an entry (click) into the room by another sampled user in the previous 30 s.
 
@@ -307,10 +309,10 @@ def highlight_stats(source: Path, d: dict[str, pd.DataFrame] | None = None) -> d
     if not (orc / "exposures.parquet").exists():
         return {}
     d = d if d is not None else _load(Path(source))
-    lab = _labelled_exposures(d)
+    lab = lab if lab is not None else _labelled_exposures(d)
     rooms = pq.read_table(orc / "latent" / "rooms.parquet", columns=["live_id", "start_ts", "true_end_ts"]).to_pandas()
     h = pq.read_table(orc / "latent" / "highlights.parquet").to_pandas()
-    t0, t1 = 1746374400000, 1746374400000 + 21 * schema.DAY_MS
+    t0, t1 = T0_MS, T1_MS
     live = (np.minimum(rooms["true_end_ts"], t1) - np.maximum(rooms["start_ts"], t0)).clip(lower=0).sum()
     hl_time = (np.minimum(h["end_ts"], t1) - np.maximum(h["start_ts"], t0)).clip(lower=0).sum()
     inside = lab["in_highlight"].to_numpy()
