@@ -33,17 +33,25 @@ def _cmd_ingest(a: argparse.Namespace) -> None:
         print(json.dumps({k: report[k] for k in ("rows", "rooms_distinct", "unattributed")}, indent=1))
 
 
-def _cmd_simulate(a: argparse.Namespace) -> None:
+def switches_off(words: list[str]) -> dict[str, bool] | None:
+    """`simulate --off` words -> simulator overrides; a switch may be written with or without its underscores,
+    as in dataset names (`contentdrift` or `content_drift`)."""
     from benchmark.errors import BenchmarkError
-    from benchmark.sim import simulate
     from benchmark.sim.presets import SWITCHES
-    from benchmark.sim.report import calibration_report
 
-    unknown = sorted(set(a.off) - set(SWITCHES))
+    compact = {k.replace("_", ""): k for k in SWITCHES}
+    unknown = sorted(w for w in words if w.replace("_", "") not in compact)
     if unknown:
         raise BenchmarkError(f"simulate --off: {', '.join(unknown)} is no simulator switch "
                              f"(one of: {', '.join(SWITCHES)})")
-    overrides = {k: False for k in a.off} or None
+    return {compact[w.replace("_", "")]: False for w in words} or None
+
+
+def _cmd_simulate(a: argparse.Namespace) -> None:
+    from benchmark.sim import simulate
+    from benchmark.sim.report import calibration_report
+
+    overrides = switches_off(a.off)
     if a.report and a.out is None:
         print(calibration_report(preset=a.preset, seed=a.seed, quiet=a.quiet, overrides=overrides))
         return
@@ -131,15 +139,26 @@ def _cmd_leaderboard(a: argparse.Namespace) -> None:
     from benchmark.leaderboard import leaderboard_stage
     from benchmark.params import load_params
 
-    leaderboard_stage(load_params(Path(a.params)), Path(a.runs_root), Path(a.data_root), Path(a.out), quiet=a.quiet,
+    params = load_params(Path(a.params))
+    out = Path(a.out) if a.out else Path("leaderboard") / params.dataset.name
+    leaderboard_stage(params, Path(a.runs_root), Path(a.data_root), out, quiet=a.quiet,
                       significance=Path(a.significance) if a.significance else None)
+
+
+def _cmd_leaderboard_index(a: argparse.Namespace) -> None:
+    from benchmark.leaderboard.boards import index_stage
+    from benchmark.params import load_params
+
+    index_stage(Path(a.root), load_params(Path(a.params)).dataset.name, quiet=a.quiet)
 
 
 def _cmd_render(a: argparse.Namespace) -> None:
     from benchmark.leaderboard import render
+    from benchmark.params import load_params
 
-    results = json.loads((Path(a.dir) / "results.json").read_text())
-    for f in render(results, Path(a.dir)):
+    folder = Path(a.dir) if a.dir else Path("leaderboard") / load_params(Path(a.params)).dataset.name
+    results = json.loads((folder / "results.json").read_text())
+    for f in render(results, folder):
         if not a.quiet:
             print(f)
 
@@ -244,9 +263,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--data-root", default="data")
     sp.add_argument("--runs-root", default="runs")
     sp.add_argument("--significance", default=None, help="default: runs/significance/<dataset>.json")
-    sp.add_argument("--out", default="leaderboard")
-    sp = add("render", _cmd_render, "re-render the markdown and plots of a leaderboard folder from its results.json")
-    sp.add_argument("dir", nargs="?", default="leaderboard")
+    sp.add_argument("--out", default=None, help="default: leaderboard/<dataset> (one board per dataset)")
+    sp = add("leaderboard-index", _cmd_leaderboard_index, "write leaderboard/README.md, the index of every "
+             "dataset's board under --root")
+    sp.add_argument("--root", default="leaderboard")
+    sp.add_argument("--params", default="params.yaml", help="names the default board (listed first)")
+    sp = add("render", _cmd_render, "re-render the markdown and plots of a board from its results.json")
+    sp.add_argument("dir", nargs="?", default=None, help="default: leaderboard/<dataset of params.yaml>")
+    sp.add_argument("--params", default="params.yaml")
     sp = add("check", _cmd_check, "check a model against the interface on the tiny preset")
     sp.add_argument("model", help="MODULE:CLASS (importable), a model of params.yaml (checked with its params "
                     "block) or a registered entry-point name")

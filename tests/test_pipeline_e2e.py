@@ -66,7 +66,7 @@ def test_dvc_repro_builds_every_task_on_tiny(tiny_repo):
 
 
 def test_dvc_repro_publishes_a_leaderboard_from_its_runs(tiny_repo):
-    board = tiny_repo / "leaderboard"
+    board = tiny_repo / "leaderboard" / "sim-tiny-s0"
     results = json.loads((board / "results.json").read_text())
     params = yaml.safe_load((tiny_repo / "params.yaml").read_text())
     assert results["dataset"] == "sim-tiny-s0" and results["data"]["synthetic"] is True
@@ -94,23 +94,36 @@ def test_dvc_repro_publishes_a_leaderboard_from_its_runs(tiny_repo):
         ref = params["tasks"][task]["reference"]
         assert {(task, m) for m in rows[task] if m != ref} <= compared
     assert "sim-tiny-s0" in (board / "README.md").read_text()
+    assert "[sim-tiny-s0](sim-tiny-s0/README.md)" in (tiny_repo / "leaderboard" / "README.md").read_text()
+
+
+def test_building_one_dataset_leaves_every_other_board_alone(tiny_repo):
+    """The copy carried the committed boards (the default's and the studies'); building sim-tiny-s0 added
+    its own board beside them, changed none of their files, and the index lists them all."""
+    published = sorted(p.name for p in (REPO / "leaderboard").iterdir() if p.is_dir())
+    assert published, "no committed board to keep"
+    for board in published:
+        for f in (REPO / "leaderboard" / board).iterdir():
+            assert (tiny_repo / "leaderboard" / board / f.name).read_bytes() == f.read_bytes(), (board, f.name)
+    index = (tiny_repo / "leaderboard" / "README.md").read_text()
+    assert all(f"[{b}]({b}/README.md)" in index for b in [*published, "sim-tiny-s0"])
 
 
 def test_dvc_sees_the_boards_metrics_and_plots(tiny_repo):
-    """`dvc metrics show` reads leaderboard/metrics.json (task -> model -> metric, the mean over seeds) and
+    """`dvc metrics show` reads leaderboard/<dataset>/metrics.json (task -> model -> metric, the mean over seeds) and
     `dvc plots show` renders the per-task figures."""
     dvc = [sys.executable, "-m", "dvc"]
     shown = subprocess.run(dvc + ["metrics", "show", "--json"], cwd=tiny_repo, capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     data = json.loads(shown.stdout)
     ((_, workspace),) = data.items()
-    metrics = workspace["data"]["leaderboard/metrics.json"]["data"]
-    results = json.loads((tiny_repo / "leaderboard" / "results.json").read_text())
+    metrics = workspace["data"]["leaderboard/sim-tiny-s0/metrics.json"]["data"]
+    results = json.loads((tiny_repo / "leaderboard" / "sim-tiny-s0" / "results.json").read_text())
     gb = [r["metrics"]["gauc"] for r in results["runs"] if (r["task"], r["model"]) == ("ctr", "GradientBoosting")]
     assert metrics["ctr"]["GradientBoosting"]["gauc"] == pytest.approx(sum(gb) / len(gb), abs=1e-6)
     plots = subprocess.run(dvc + ["plots", "show", "--json"], cwd=tiny_repo, capture_output=True, text=True)
     assert plots.returncode == 0, plots.stderr
-    assert all(f"leaderboard/{task}.png" in plots.stdout for task in TASKS)
+    assert all(f"leaderboard/sim-tiny-s0/{task}.png" in plots.stdout for task in TASKS)
 
 
 def test_second_repro_is_a_no_op(tiny_repo):

@@ -1,30 +1,51 @@
-"""The committed leaderboard/ is exactly what its own results.json renders to (never typed by hand)."""
+"""The committed boards (leaderboard/<dataset>/) are exactly what their own results.json render to, and the
+index (leaderboard/README.md) is exactly what those boards render to (never typed by hand)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
+
 from benchmark.leaderboard import audit, render
+from benchmark.leaderboard.boards import find_boards, render_boards
 from benchmark.params import load_params
 
 REPO = Path(__file__).resolve().parents[1]
-BOARD = REPO / "leaderboard"
+ROOT = REPO / "leaderboard"
+BOARDS = sorted(p.name for p in ROOT.iterdir() if p.is_dir() and not p.name.startswith("."))
+DEFAULT = load_params(REPO / "params.yaml").dataset.name
 
 
-def test_committed_markdown_is_regenerated_from_committed_results(tmp_path):
-    results = json.loads((BOARD / "results.json").read_text())
+def test_the_default_and_the_studies_are_published():
+    assert DEFAULT in BOARDS
+    assert {"sim-dense-s0", "sim-small-s0-nohighlights"} <= set(BOARDS), BOARDS
+
+
+def test_the_index_lists_every_board_and_is_regenerated_from_them():
+    text = (ROOT / "README.md").read_text()
+    assert text == render_boards(find_boards(ROOT), DEFAULT), "leaderboard/README.md is stale"
+    assert all(f"]({b}/README.md)" in text for b in BOARDS)
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_committed_markdown_is_regenerated_from_committed_results(tmp_path, board):
+    results = json.loads((ROOT / board / "results.json").read_text())
+    assert results["dataset"] == board
     written = render(results, tmp_path)
     pages = sorted(p.name for p in written if p.suffix == ".md")
-    assert pages == sorted(p.name for p in BOARD.glob("*.md"))
+    assert pages == sorted(p.name for p in (ROOT / board).glob("*.md"))
     for name in pages:
-        assert (tmp_path / name).read_text() == (BOARD / name).read_text(), f"leaderboard/{name} is stale"
+        stale = f"leaderboard/{board}/{name} is stale"
+        assert (tmp_path / name).read_text() == (ROOT / board / name).read_text(), stale
 
 
-def test_committed_results_are_the_default_pipelines(tmp_path):
+@pytest.mark.parametrize("board", BOARDS)
+def test_committed_results_are_the_pipelines(board):
+    """Every board ran params.yaml's models, references and seeds on its own dataset, and every run succeeded."""
     params = load_params(REPO / "params.yaml")
-    results = json.loads((BOARD / "results.json").read_text())
-    assert results["dataset"] == params.dataset.name
+    results = json.loads((ROOT / board / "results.json").read_text())
     assert results["seeds"] == list(params.seeds)
     for task, plan in params.tasks.items():
         assert results["tasks"][task]["models"] == list(plan.rows)   # streaming models' rows included
@@ -32,10 +53,11 @@ def test_committed_results_are_the_default_pipelines(tmp_path):
     assert all(r["status"] == "ok" for r in results["runs"]), [r for r in results["runs"] if r["status"] != "ok"]
 
 
-def test_every_mark_on_the_published_board_means_what_it_says():
+@pytest.mark.parametrize("board", BOARDS)
+def test_every_mark_on_the_published_board_means_what_it_says(board):
     """Δ is the table's difference of per-seed means, p < 0.05 exactly when the interval excludes 0, and
     every reference follows the reference rule (docs/leaderboard.md)."""
-    results = json.loads((BOARD / "results.json").read_text())
+    results = json.loads((ROOT / board / "results.json").read_text())
     a = audit(results)
     assert a["comparisons"] > 0
     assert a == {"comparisons": a["comparisons"], "other_quantity": [], "inconsistent": [], "rule_violations": []}

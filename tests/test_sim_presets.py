@@ -73,3 +73,12 @@ def test_a_dataset_name_reaches_the_simulator(tmp_path):
     meta = json.loads((tmp_path / "raw" / "oracle" / "latent" / "params.json").read_text())
     assert meta["overrides"] == {"content_drift": False, "highlights": False}
     assert meta["params"]["content_drift"] is False and meta["version"] == "kuailive-sim-2"
+
+
+def test_simulate_off_takes_the_names_dataset_names_take():
+    from benchmark.cli import switches_off
+
+    assert switches_off(["contentdrift", "weekly_rhythm"]) == {"content_drift": False, "weekly_rhythm": False}
+    assert switches_off([]) is None
+    with pytest.raises(BenchmarkError, match="simulate --off: weekly is no simulator switch"):
+        switches_off(["weekly"])

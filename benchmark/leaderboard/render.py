@@ -362,7 +362,7 @@ def render_index(results: dict, pages: dict[str, str]) -> str:
     parts = [
         f"# KuaiLive-Bench leaderboard — {results['dataset']}",
         f"Data: {what}. Every number on these pages is generated from `results.json` by "
-        "`benchmark.leaderboard.render`; none is typed.",
+        "`benchmark.leaderboard.render`; none is typed. Every dataset's board: [the index](../README.md).",
         "## Tasks", _table(rows, ["task", "primary", "reference", "best ranked model", "its primary (mean)"]),
         "## Data and split",
         f"One global temporal split in {data.get('timezone') or 'Asia/Shanghai'} days, "

@@ -14,7 +14,7 @@ from tabulate import tabulate
 
 from benchmark.data import schema
 from benchmark.errors import BenchmarkError
-from benchmark.sim.oracle import T0_MS, T1_MS
+from benchmark.sim.oracle import T0_MS, T1_MS, is_weekend
 
 # label, stat key, format
 ROWS: list[tuple[str, str, str]] = [
@@ -262,9 +262,8 @@ def sim2_stats(source: Path, d: dict[str, pd.DataFrame], lab: pd.DataFrame | Non
     ts = np.concatenate([click["timestamp"].to_numpy(), neg["timestamp"].to_numpy()])
     day = (ts + schema.TZ_OFFSET_MS) // schema.DAY_MS
     per_day = np.bincount(day - day.min())
-    dow = (np.arange(per_day.size) + day.min() + 3) % 7  # 1970-01-01 was a Thursday: 0 = Monday
     used = per_day > 0
-    we = used & (dow >= 5)
+    we = used & is_weekend((np.arange(per_day.size) + day.min()) * schema.DAY_MS - schema.TZ_OFFSET_MS)
     out["weekend_weekday_ratio"] = float(per_day[we].mean() / max(per_day[used & ~we].mean(), 1e-12)) \
         if we.any() and (used & ~we).any() else float("nan")
     # platform_profiles: rank correlation of streamers' play-count bins with their sampled clicks once their
