@@ -217,11 +217,17 @@ def _skipped(dataset: str, task: str, model: str, reference: str, reason: str, m
             "status": "skipped", "reason": reason, "ranked": ranked}
 
 
+def ablation_rows(rows: Iterable[str], oracle: str) -> list[str]:
+    """The Oracle's ablations among a task's rows: `<oracle>-<mechanism>blind`, the truth with one mechanism
+    hidden (docs/baselines.md)."""
+    return [r for r in rows if r.startswith(f"{oracle}-") and r.endswith("blind")]
+
+
 def compare_runs(runs_root: Path, dataset: str, task: str, models: list[str], reference: str,
                  data_root: Path = Path("data"), n_resamples: int = 10000, n_cluster_resamples: int = 1000,
                  seed: int = 0, seeds: Iterable[int] | None = None, unranked: Iterable[str] = (),
                  quiet: bool = False, n_bootstrap_recompute: int = 200, alpha: float = 0.05,
-                 shared: Collection[str] = ()) -> list[dict]:
+                 shared: Collection[str] = (), oracle_reference: bool = False) -> list[dict]:
     """Every model vs `reference` on one task's test split: one record per (model, tested metric).
 
     Only runs with status "ok" count (`seeds` restricts which seed folders are read). A model with no
@@ -229,13 +235,14 @@ def compare_runs(runs_root: Path, dataset: str, task: str, models: list[str], re
     the reason. Models in `unranked` (artifact probe) and those whose runs declare uses_oracle (Oracle) are
     compared but marked ranked=False, so
     `finalize` leaves them out of the multiple-testing families. holm_p and bh_q stay None here.
+    `oracle_reference` allows a reference that reads the truth (the Oracle, against its ablations).
     """
     plans = get_task(task).tests
     if not plans:
         raise BenchmarkError(f"compare: task '{task}' declares no tested metric (Task.tests)")
     seeds = None if seeds is None else list(seeds)
     others = [m for m in dict.fromkeys(models) if m != reference]
-    if uses_oracle(runs_root, dataset, task, reference, shared):
+    if not oracle_reference and uses_oracle(runs_root, dataset, task, reference, shared):
         raise BenchmarkError(f"params.yaml: the {task} reference {reference} declares uses_oracle: a model that "
                              "reads the simulator's truth is a reference row, never the reference")
     unranked = {m for m in others if listed_unranked(m, unranked) or uses_oracle(runs_root, dataset, task, m, shared)}
@@ -325,21 +332,32 @@ def significance_stage(params: Params | Mapping, runs_root: Path, data_root: Pat
     """`kuailive-bench significance`: compare every task's models with its reference, correct, write `out`.
 
     Reads params `dataset`, `seeds`, `tasks.<task>.{models, reference}`, `significance.{n_resamples,
-    n_cluster_resamples, seed, alpha}` and `leaderboard.unranked`; writes {dataset, settings,
-    comparisons} to `out` atomically and returns it.
+    n_cluster_resamples, seed, alpha}` and `leaderboard.{unranked, oracle}`; writes {dataset, settings,
+    comparisons, ablations} to `out` atomically and returns it. `ablations` tests each of the Oracle's
+    ablation rows against the Oracle itself (what a mechanism is worth, with its interval); they are
+    reference rows, outside every multiple-testing family.
     """
     params = as_params(params)
     dataset = params.dataset.name
     sig = params.significance
+    oracle = params.leaderboard.oracle
     comparisons: list[dict] = []
+    ablations: list[dict] = []
     for task, plan in params.tasks.items():
         log(quiet, f"significance: {dataset}/{task}: {len(plan.rows)} rows vs {plan.reference}")
+        settings = dict(data_root=Path(data_root), n_resamples=sig.n_resamples,
+                        n_cluster_resamples=sig.n_cluster_resamples, seed=sig.seed, seeds=params.seeds,
+                        quiet=quiet, n_bootstrap_recompute=sig.n_bootstrap_recompute, alpha=sig.alpha,
+                        shared=plan.shared)
         comparisons += compare_runs(Path(runs_root), dataset, task, list(plan.rows), plan.reference,
-                                    Path(data_root), sig.n_resamples, sig.n_cluster_resamples, sig.seed,
-                                    seeds=params.seeds, unranked=params.leaderboard.unranked, quiet=quiet,
-                                    n_bootstrap_recompute=sig.n_bootstrap_recompute, alpha=sig.alpha,
-                                    shared=plan.shared)
-    result = {"dataset": dataset, "settings": asdict(sig), "comparisons": finalize(comparisons)}
+                                    unranked=params.leaderboard.unranked, **settings)
+        blind = ablation_rows(plan.rows, oracle)
+        if blind and oracle in plan.rows:
+            log(quiet, f"significance: {dataset}/{task}: {len(blind)} ablations vs {oracle}")
+            ablations += compare_runs(Path(runs_root), dataset, task, blind, oracle, unranked=blind,
+                                      oracle_reference=True, **settings)
+    result = {"dataset": dataset, "settings": asdict(sig), "comparisons": finalize(comparisons),
+              "ablations": ablations}
     write_json_atomic(json_clean(result), Path(out))
     n_ok = sum(c["status"] == "ok" for c in comparisons)
     log(quiet, f"significance: {n_ok} comparisons, {len(comparisons) - n_ok} skipped -> {out}")

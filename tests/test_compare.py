@@ -384,3 +384,35 @@ def test_retrain_aa_compares_disjoint_seed_groups_before_and_after(world, tmp_pa
     assert all(0 < r["before_p"] <= 1 and 0 < r["after_p"] <= 1 for r in recs)
     assert all((r["after_p"] < 0.05) == (r["after_ci"][0] > 0 or r["after_ci"][1] < 0) for r in recs)
     assert "any metric" in summary(recs)
+
+
+def test_the_oracles_ablations_are_tested_against_the_oracle_outside_the_families(tmp_path):
+    """An ablation row (`Oracle-<mechanism>blind`, the truth with a part hidden) gets its gap to the Oracle
+    tested (significance.json `ablations`), with no Holm or BH, and the page shows that interval."""
+    from benchmark.leaderboard import audit, leaderboard_stage
+
+    data, runs = build_world(tmp_path)
+    test, latent = _test_table("ctr", np.random.default_rng(7))   # the world's ctr split: its first draw
+    noise = np.random.default_rng(3).normal(size=latent.size)
+    blind = write_run(runs, "ctr", "Oracle-halfblind", 0, test, 1 / (1 + np.exp(-(0.5 * latent + noise - 1.0))))
+    for folder in (blind, runs / DATASET / "ctr" / "Oracle" / "seed0"):
+        meta = folder / "metrics.json"
+        meta.write_text(json.dumps({**json.loads(meta.read_text()), "uses_oracle": True}))
+    params = {**PARAMS, "tasks": {"ctr": {"models": [*MODELS, "Oracle-halfblind"], "reference": "Ref"}}}
+    out = significance_stage(params, runs, data, tmp_path / "significance.json", quiet=True)
+    gap = _get(out["ablations"], "Oracle-halfblind", "gauc")
+    assert gap["reference"] == "Oracle" and gap["ranked"] is False
+    assert gap["diff"] < 0 and gap["ci_high"] < 0 and gap["pvalue"] < 0.01, gap
+    assert {c["model"] for c in out["ablations"]} == {"Oracle-halfblind"}
+    assert all(c["holm_p"] is None for c in out["comparisons"] if c["model"].startswith("Oracle"))
+    leaderboard_stage(params, runs, data, tmp_path / "board", significance=tmp_path / "significance.json",
+                      quiet=True)
+    results = json.loads((tmp_path / "board" / "results.json").read_text())
+    assert results["ablations"] == out["ablations"]
+    page = (tmp_path / "board" / "ctr.md").read_text()
+    row = next(line for line in page.split("## What each mechanism is worth")[1].splitlines()
+               if line.startswith("| Oracle-halfblind"))
+    assert f"[{-gap['ci_high']:+.4f}, {-gap['ci_low']:+.4f}]" in row
+    a = audit(results)
+    assert a["comparisons"] == sum(c["status"] == "ok" for c in out["comparisons"] + out["ablations"])
+    assert not a["other_quantity"] and not a["inconsistent"]

@@ -306,3 +306,25 @@ def test_breakdown_shows_counts_and_na_for_undefined_cells(results):
     counts = _rows(page, "samples / users")
     assert counts and all(" / " in cell for cell in counts[0][2:])
     assert _rows(page, "Better")[1][2:].count("n/a") == 1
+
+
+def test_code_version_counts_code_edits_but_not_what_a_build_or_exp_run_rewrites(tmp_path, monkeypatch):
+    """`dvc exp run -S dataset=...` edits params.yaml and the build rewrites dvc.lock and leaderboard/: none
+    of them is a change of the code that built the board; an edited module is."""
+    import subprocess
+
+    from benchmark.leaderboard import collect
+
+    for f in ("params.yaml", "dvc.lock", "leaderboard/x/README.md", "benchmark/m.py"):
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text("a\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    subprocess.run(git + ["init", "-q"], check=True)
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-qm", "x"], check=True)
+    monkeypatch.setattr(collect, "REPO", tmp_path)
+    for f in ("params.yaml", "dvc.lock", "leaderboard/x/README.md"):
+        (tmp_path / f).write_text("b\n")
+    assert collect.code_version()["local_changes"] is False
+    (tmp_path / "benchmark/m.py").write_text("b\n")
+    assert collect.code_version()["local_changes"] is True

@@ -128,8 +128,10 @@ def code_version() -> dict:
         pkg = metadata.version("kuailive-bench")
     except metadata.PackageNotFoundError:
         pkg = None
-    # The build itself rewrites dvc.lock and leaderboard/, so they do not count as local changes.
-    changes = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock", ":!leaderboard")
+    # The build itself rewrites dvc.lock and leaderboard/, and `dvc exp run -S` edits params.yaml (whose values
+    # the board records: dataset, seeds, each model's params), so none of them counts as a change of the code.
+    changes = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock", ":!leaderboard",
+                   ":!params.yaml")
     return {"describe": _git("describe", "--always", "--tags"), "commit": _git("rev-parse", "HEAD"),
             "local_changes": None if changes is None and _git("rev-parse", "HEAD") is None else bool(changes),
             "package": pkg}
@@ -185,6 +187,7 @@ def collect_results(runs_root: Path, dataset: str, params: Params | Mapping, dat
         "tasks": tasks,
         "runs": runs,
         "comparisons": list(sig.get("comparisons") or []),
+        "ablations": list(sig.get("ablations") or []),
         "models": model_cards(params, plan),
     }
     return json_clean(results)

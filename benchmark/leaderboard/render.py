@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
+from benchmark.compare import ablation_rows
 from benchmark.leaderboard.plot import plot_task
 from benchmark.leaderboard.view import (
     DASH,
@@ -251,7 +252,9 @@ def render_task(results: dict, task: str, plot_name: str | None) -> str:
                   "Each ablation is the Oracle with one simulator mechanism hidden and averaged over (the "
                   "highlight flag, the room's own content, the weekday); the gap is what a perfect model gains "
                   f"from that mechanism on {v.primary}, the scale against which any model's gain from it is "
-                  "judged. Means over seeds; the ablations are reference rows, never ranked.", worth]
+                  "judged. Means over seeds; the interval and p test the gap as Δ is tested above (users and "
+                  "seeds), outside the Holm and BH families: the ablations are reference rows, never ranked.",
+                  worth]
     queries = (data.get("task_stats") or {}).get(task) if v.ranking else None
     if queries:
         parts.append(_queries_text(queries, data["task_rows"].get(task) or {}))
@@ -297,8 +300,7 @@ def render_task(results: dict, task: str, plot_name: str | None) -> str:
 
 def _ablations(v: _TaskView) -> list[str]:
     """The Oracle's ablation rows of this task that ran (`<oracle>-<thing>blind`)."""
-    oracle = v.results.get("oracle")
-    return [m for m in v.order if m.startswith(f"{oracle}-") and m.endswith("blind") and v.ok.get(m)]
+    return [m for m in ablation_rows(v.order, v.results.get("oracle")) if v.ok.get(m)]
 
 
 def _ablation_table(v: _TaskView) -> str | None:
@@ -307,11 +309,15 @@ def _ablation_table(v: _TaskView) -> str | None:
     top = _mean(v.values(oracle, v.primary)) if v.ok.get(oracle) else None
     if not rows or top is None:
         return None
+    tests = {c["model"]: c for c in v.ablations if c.get("metric") == v.primary and c.get("status") == "ok"}
     body = []
     for m in rows:
-        value = _mean(v.values(m, v.primary))
-        body.append([m, _num(value), DASH if value is None else f"{top - value:+.4f}"])
-    return tabulate([[oracle, _num(top), DASH], *body], headers=["row", v.primary, "Oracle minus row"],
+        value, c = _mean(v.values(m, v.primary)), tests.get(m)
+        gap = DASH if value is None else f"{top - value:+.4f}"
+        body.append([m, _num(value), gap, DASH if c is None else f"[{-c['ci_high']:+.4f}, {-c['ci_low']:+.4f}]",
+                     DASH if c is None else _pval(c["pvalue"])])
+    return tabulate([[oracle, _num(top), DASH, DASH, DASH], *body],
+                    headers=["row", v.primary, "Oracle minus row", "95% interval", "p"],
                     tablefmt="github", disable_numparse=True)
 
 
@@ -326,10 +332,9 @@ def _reference_rows_text(results: dict) -> str:
                                                     "without the feed's exposure policy",
              "ArtifactProbe": "sees only time, room age and live status (what logging artefacts alone give)"}
     oracle = results.get("oracle")
-    for m in rows:
-        if m.startswith(f"{oracle}-") and m.endswith("blind"):
-            known[m] = (f"is the {oracle} with the {m[len(oracle) + 1:-len('blind')]} mechanism hidden (its gap to "
-                        f"the {oracle} sizes what a model can gain from it)")
+    for m in ablation_rows(rows, oracle):
+        known[m] = (f"is the {oracle} with the {m[len(oracle) + 1:-len('blind')]} mechanism hidden (its gap to "
+                    f"the {oracle} sizes what a model can gain from it)")
     said = [f"{m} {known[m]}" for m in rows if m in known]
     return (f"Reference rows: {', '.join(rows)}. " + ("; ".join(said) + ". " if said else "")
             + "They are shown for scale and never ranked.")

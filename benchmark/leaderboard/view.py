@@ -38,6 +38,7 @@ class _TaskView:
                              key=lambda r: r["seed"]) for m in names}
         self.failed = {m: [r for r in runs if r["model"] == m and r["status"] != "ok"] for m in names}
         self.comparisons = [c for c in results.get("comparisons", []) if c.get("task") == task]
+        self.ablations = [c for c in results.get("ablations", []) if c.get("task") == task]   # each vs the Oracle
         self.order, self.ranks = self._order(names)
 
     def values(self, model: str, metric: str) -> list:
@@ -137,13 +138,13 @@ def reference_rule(view: _TaskView) -> tuple[str | None, float | None]:
 
 
 def audit(results: dict, alpha: float = 0.05) -> dict:
-    """Whether every mark means what it says: comparisons whose Δ is not the difference of the per-seed
-    means the table shows, comparisons whose p (< alpha) and 95% interval (excludes 0) disagree, and the
-    pointwise tasks whose reference is not the reference rule's choice."""
+    """Whether every mark means what it says: comparisons (the Oracle's ablation tests included) whose Δ is
+    not the difference of the per-seed means the table shows, comparisons whose p (< alpha) and 95% interval
+    (excludes 0) disagree, and the pointwise tasks whose reference is not the reference rule's choice."""
     other, inconsistent, n = [], [], 0
     for task in results["tasks"]:
         v = _TaskView(results, task)
-        for c in v.comparisons:
+        for c in v.comparisons + v.ablations:
             if c.get("status") != "ok":
                 continue
             n += 1
