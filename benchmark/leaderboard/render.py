@@ -50,7 +50,7 @@ def _num_na(x: float | None) -> str:
 
 
 def _signed(x: float | None) -> str:
-    return DASH if x is None else f"{x:+.4f}"
+    return DASH if x is None else f"{round(x, 4) + 0.0:+.4f}"   # + 0.0: no "-0.0000" for a zero
 
 
 def _pval(p: float | None) -> str:
@@ -313,8 +313,8 @@ def _ablation_table(v: _TaskView) -> str | None:
     body = []
     for m in rows:
         value, c = _mean(v.values(m, v.primary)), tests.get(m)
-        gap = DASH if value is None else f"{top - value:+.4f}"
-        body.append([m, _num(value), gap, DASH if c is None else f"[{-c['ci_high']:+.4f}, {-c['ci_low']:+.4f}]",
+        gap = DASH if value is None else _signed(top - value)
+        body.append([m, _num(value), gap, DASH if c is None else f"[{_signed(-c['ci_high'])}, {_signed(-c['ci_low'])}]",
                      DASH if c is None else _pval(c["pvalue"])])
     return tabulate([[oracle, _num(top), DASH, DASH, DASH], *body],
                     headers=["row", v.primary, "Oracle minus row", "95% interval", "p"],
