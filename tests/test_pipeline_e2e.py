@@ -35,6 +35,8 @@ def tiny_repo(tmp_path_factory):
     _copy_repo(repo)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["dataset"] = "sim-tiny-s0"
+    # fewer resamples: this tests the pipeline, not the statistics (tests/test_significance.py does)
+    params["significance"].update(n_resamples=2000, n_cluster_resamples=200, n_bootstrap_recompute=50)
     for block in params["models"].values():  # short fits keep CI inside its budget: RecBole one epoch,
         if block["class"] == "baselines.simple:GradientBoosting":  # boosting 30 rounds
             block["params"]["max_iter"] = 30

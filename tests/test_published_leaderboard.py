@@ -43,13 +43,17 @@ def test_committed_markdown_is_regenerated_from_committed_results(tmp_path, boar
 
 @pytest.mark.parametrize("board", BOARDS)
 def test_committed_results_are_the_pipelines(board):
-    """Every board ran params.yaml's models, references and seeds on its own dataset, and every run succeeded."""
+    """Every board ran params.yaml's models and seeds on its own dataset, and every run succeeded; the default
+    board's references are params.yaml's. Another board's reference may be set for its build
+    (`dvc exp run -S tasks.<task>.reference=...`) to follow the reference rule on its own valid split, which
+    the audit below checks."""
     params = load_params(REPO / "params.yaml")
     results = json.loads((ROOT / board / "results.json").read_text())
     assert results["seeds"] == list(params.seeds)
     for task, plan in params.tasks.items():
         assert results["tasks"][task]["models"] == list(plan.rows)   # streaming models' rows included
-        assert results["references"][task] == plan.reference
+        if board == DEFAULT:
+            assert results["references"][task] == plan.reference
     assert all(r["status"] == "ok" for r in results["runs"]), [r for r in results["runs"] if r["status"] != "ok"]
 
 
