@@ -62,7 +62,7 @@ def _data(results: dict) -> str:
 def _headline(results: dict, task: str) -> str:
     """'best ranked model value / Oracle value' for one task of one board."""
     v = _TaskView(results, task)
-    best = next((m for m in v.order if v.ranks[m] == "1"), None)
+    best = v.best
     text = DASH if best is None else f"{best} {_num(_mean(v.values(best, v.primary)))}"
     oracle = results.get("oracle")
     if oracle in v.ok:

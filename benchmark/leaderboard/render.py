@@ -351,7 +351,7 @@ def render_index(results: dict, pages: dict[str, str]) -> str:
     rows = []
     for task, meta in results["tasks"].items():
         v = _TaskView(results, task)
-        best = next((m for m in v.order if v.ranks[m] == "1"), None)
+        best = v.best
         rows.append([f"[{task}]({pages[task]})", f"`{meta['primary']}`", meta["reference"], best or DASH,
                      DASH if best is None else _num(_mean(v.values(best, meta["primary"])))])
     split_rows = [[s, _days(d), DASH if d["rows"] is None else f"{d['rows']:,}",

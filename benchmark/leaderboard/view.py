@@ -61,6 +61,11 @@ class _TaskView:
         ranks.update({m: DASH for m in rest})
         return ranked + refs + rest, ranks
 
+    @property
+    def best(self) -> str | None:
+        """The best ranked model by primary mean (the first of a tie), None when nothing is ranked."""
+        return next((m for m in self.order if self.ranks[m] == "1"), None)
+
     def comparison(self, model: str, metric: str) -> dict | None:
         for c in self.comparisons:
             if c.get("model") == model and c.get("metric") == metric and c.get("status") == "ok":
