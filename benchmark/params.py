@@ -158,6 +158,12 @@ class SharedFit:
     model: str
     tasks: tuple[str, ...]
     input: str | None = None
+    streams: tuple[str, ...] = ()  # `shared.<model>.stream`: the streams its one fit is also replayed under
+
+    @property
+    def rows(self) -> tuple[str, ...]:
+        """The board rows this fit gives on each of its tasks: the static row, then one per stream."""
+        return (self.model, *(f"{self.model}@{s}" for s in self.streams))
 
 
 @dataclass(frozen=True)
@@ -259,14 +265,18 @@ def parse_shared(raw: Mapping, models: Mapping[str, ModelSpec]) -> dict[str, Sha
         for name, block in _block(raw, block_name).items():
             where = f"params.yaml: {block_name}.{name}"
             need = {"tasks", "input"} if block_name == "shared_with_input" else {"tasks"}
-            if not isinstance(block, Mapping) or set(block) != need:
-                raise BenchmarkError(f"{where} must be {{{', '.join(sorted(need))}}} (docs/shared-fits.md)")
+            if not isinstance(block, Mapping) or not need <= set(block) <= need | {"stream"}:
+                raise BenchmarkError(f"{where} must be {{{', '.join(sorted(need))}}}, with an optional stream "
+                                     "(docs/shared-fits.md)")
             if name in out:
                 raise BenchmarkError(f"{where}: {name} is under both shared and shared_with_input")
             if name not in models:
                 raise BenchmarkError(f"{where}: no model '{name}' under models")
             if models[name].streams:
-                raise BenchmarkError(f"{where}: a shared fit has no streaming rows yet (drop its protocol: streaming)")
+                raise BenchmarkError(f"{where}: a shared fit's streams are chosen by its shared block, so each model "
+                                     f"set picks them: drop protocol/stream from models.{name} and write "
+                                     f"shared.{name}.stream (docs/shared-fits.md)")
+            streams = _stream_list(f"{where}.stream", block["stream"]) if "stream" in block else ()
             tasks = block["tasks"]
             if not isinstance(tasks, list) or not tasks:
                 raise BenchmarkError(f"{where}.tasks must be a non-empty list of tasks")
@@ -276,7 +286,7 @@ def parse_shared(raw: Mapping, models: Mapping[str, ModelSpec]) -> dict[str, Sha
                 except BenchmarkError as e:
                     raise BenchmarkError(f"{where}.tasks: {e}") from None
             out[str(name)] = SharedFit(str(name), tuple(dict.fromkeys(str(t) for t in tasks)),
-                                       None if block_name == "shared" else str(block["input"]))
+                                       None if block_name == "shared" else str(block["input"]), streams)
     for fit in out.values():
         if fit.input is not None and (fit.input not in out or fit.input == fit.model):
             raise BenchmarkError(f"params.yaml: shared_with_input.{fit.model}.input = {fit.input!r} must name "
@@ -301,11 +311,15 @@ def _streams(name: str, block: Mapping) -> tuple[str, ...]:
         if stream is not None:
             raise BenchmarkError(f"params.yaml: models.{name} has a stream but no 'protocol: streaming'")
         return ()
+    return _stream_list(f"params.yaml: models.{name}.stream", stream, "protocol streaming needs")
+
+
+def _stream_list(where: str, stream: Any, what: str = "must be") -> tuple[str, ...]:
+    """A `stream` value (one stream or a list) -> its streams, or one error naming the known ones."""
     streams = [stream] if isinstance(stream, str) else list(stream) if isinstance(stream, list) else []
     bad = [s for s in streams if s not in STREAMS]
     if not streams or bad:
-        raise BenchmarkError(f"params.yaml: models.{name}.stream = {stream!r}: protocol streaming needs a stream "
-                             f"or a list of streams from {', '.join(STREAMS)}")
+        raise BenchmarkError(f"{where} = {stream!r}: {what} a stream or a list of streams from {', '.join(STREAMS)}")
     return tuple(dict.fromkeys(streams))
 
 
@@ -339,7 +353,7 @@ def _tasks(raw: Mapping, models: Mapping[str, ModelSpec], shared: Mapping[str, S
             raise BenchmarkError(f"params.yaml: tasks.{task} lists '{doubled[0]}', a shared fit: its tasks are "
                                  "listed under shared (docs/shared-fits.md)")
         rows = tuple(r for m in dict.fromkeys(listed) for r in (models[m].rows if m in models else (m,)))
-        from_shared = tuple(m for m, fit in shared.items() if task in fit.tasks)
+        from_shared = tuple(r for fit in shared.values() if task in fit.tasks for r in fit.rows)
         out[task] = TaskPlan(listed, str(spec["reference"]), rows + from_shared, from_shared)
     boardless = [(m, t) for m, fit in shared.items() for t in fit.tasks if t not in out]
     if boardless:

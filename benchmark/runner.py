@@ -299,8 +299,8 @@ def run_one(dataset: str, task: str, model: ModelSpec, seed: int, data_root: Pat
             fitted, fit_traceback = e, traceback.format_exc()
         # taken before the static row predicts anything: each stream starts from the fit itself, its object
         # and the files it left in its work directory, and no row sees what another row did
-        copies = {stream: _online_copy(fitted) for stream in model.streams}
-        snapshot = _snapshot(work) if copies and not isinstance(fitted, Exception) else None
+        copies = {stream: online_copy(fitted) for stream in model.streams}
+        snapshot = snapshot_work(work) if copies and not isinstance(fitted, Exception) else None
         try:
             for row in model.rows:
                 stream = split_row(row)[1]
@@ -316,7 +316,7 @@ def run_one(dataset: str, task: str, model: ModelSpec, seed: int, data_root: Pat
                         seed_everything(seed, threads, record["device"])
                         f = unwrap(fitted)
                         f = replace(f, instance=unwrap(copies[stream]), ctx=replace(f.ctx, work_dir=row_work))
-                        _streaming_row(f, spec, task_dir, data_root, dataset, stream, record, tmp, quiet)
+                        streaming_row(f, spec, task_dir, data_root, dataset, stream, record, tmp, quiet)
 
                     write_row(record, tmp, body, fitted, fit_traceback, quiet)
                 records.append(record)
@@ -349,7 +349,7 @@ def write_row(record: dict, tmp: Path, body, fitted, fit_traceback: str, quiet: 
     (tmp / "metrics.json").write_text(json.dumps(record, indent=1, default=float))
 
 
-def _snapshot(work: Path) -> Path:
+def snapshot_work(work: Path) -> Path:
     """A copy of the fit's work directory beside it (outside the model's folders), for the streaming rows."""
     out = Path(tempfile.mkdtemp(prefix="klb-fit-", dir=work.parent))
     shutil.copytree(work, out, dirs_exist_ok=True)
@@ -418,7 +418,7 @@ def harness_objects(ctx: Context, store: FeatureStore) -> dict[str, Any]:
     return {name: x for name, x in found.items() if x is not None}
 
 
-def _online_copy(fitted: Fitted | Exception) -> Baseline | Exception:
+def online_copy(fitted: Fitted | Exception) -> Baseline | Exception:
     """An independent copy of the fitted model for one stream (one fit, several rows), or why there is none."""
     if isinstance(fitted, Exception):
         return fitted
@@ -451,7 +451,7 @@ def static_row(f: Fitted, spec: Task, task_dir: Path, record: dict, tmp: Path) -
     _evaluate_and_write(f, spec, output, record, tmp)
 
 
-def _streaming_row(f: Fitted, spec: Task, task_dir: Path, data_root: Path, dataset: str, stream: str,
+def streaming_row(f: Fitted, spec: Task, task_dir: Path, data_root: Path, dataset: str, stream: str,
                    record: dict, tmp: Path, quiet: bool) -> None:
     """Replay the test period under `stream`: each tick's samples scored, then that tick's labels revealed
     through `update` (benchmark.replay)."""

@@ -11,6 +11,7 @@ import json
 import pickle
 import shutil
 import traceback
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,15 +25,19 @@ from benchmark.features import FeatureStore
 from benchmark.features.view import FeatureView
 from benchmark.interface import Baseline, Context, registered_models
 from benchmark.io import atomic_dir, run_folder, shared_folder
-from benchmark.params import ModelSpec, Params, SharedFit, as_params, find_model
+from benchmark.params import ModelSpec, Params, SharedFit, as_params, find_model, split_row
 from benchmark.runner import (
     Fitted,
     harness_objects,
     load_split,
+    online_copy,
     open_model,
     run_record,
     run_seeds,
+    seed_everything,
+    snapshot_work,
     static_row,
+    streaming_row,
     train,
     unwrap,
     write_row,
@@ -140,8 +145,10 @@ def load_fit(folder: Path, ctx: Context, store: FeatureStore, loader_uses_oracle
 def run_shared(dataset: str, fit: SharedFit, model: ModelSpec, seed: int, data_root: Path = Path("data"),
                runs_root: Path = Path("runs"), threads: int = 1, quiet: bool = False) -> list[dict]:
     """Fit a shared model once with one seed on every label, save the fit, then predict, evaluate and write
-    its row of each task it is listed for (runs/<dataset>/shared/<model>/<task>/seed<k>/). Returns their
-    records, in the order of `fit.tasks`. A failed fit fails every row; a failed row fails alone."""
+    its rows of each task it is listed for (runs/<dataset>/shared/<model>/<task>/seed<k>/): the static row
+    and, for each of `fit.streams`, the test period replayed from a copy of the fit (`.../<task>/@<stream>/`).
+    Returns their records, task by task in the order of `fit.tasks`. A failed fit fails every row; a failed
+    row fails alone."""
     data_root, runs_root = Path(data_root).resolve(), Path(runs_root).resolve()
     tasks_root = data_root / "tasks" / dataset
     base = {**run_record(dataset, "shared", seed, threads), "shared_fit": list(fit.tasks), "fit_input": fit.input}
@@ -160,19 +167,42 @@ def run_shared(dataset: str, fit: SharedFit, model: ModelSpec, seed: int, data_r
                 save_fit(fitted[0], fitted[1], fitted[2], saved_to, meta)
             except Exception as e:  # noqa: BLE001 - only a model loading this fit needs the file: its rows run on
                 _save_failure(saved_to, base, model, f"the fit could not be saved ({type(e).__name__}: {e})")
-        for task in fit.tasks:
-            spec, task_dir = get_task(task), tasks_root / task
-            record = {**base, "task": task, "model": model.name, "metrics": {}, "fit": dict(base["fit"])}
-            with atomic_dir(run_folder(runs_root, dataset, task, model.name, shared=True) / f"seed{seed}") as tmp:
-                def body(spec=spec, task_dir=task_dir, record=record, tmp=tmp) -> None:
-                    instance, ctx, features, periods = unwrap(fitted)
-                    ctx = replace(ctx, task=spec.name, labels=spec.labels, kind=spec.kind)
-                    f = Fitted(instance, ctx, features, periods, load_split(task_dir, "test"),
-                               load_split(task_dir, "valid"), threads)
-                    static_row(f, spec, task_dir, record, tmp)
+        # as in runner.run_one: every replay starts from the fit itself, copied before any row predicts, one copy
+        # per (task, stream), so no replay sees what another row learned
+        as_fitted = fitted if isinstance(fitted, Exception) else Fitted(*fitted, None, None, threads)
+        copies = {(task, stream): online_copy(as_fitted) for task in fit.tasks for stream in fit.streams}
+        snapshot = snapshot_work(work) if copies and not isinstance(fitted, Exception) else None
+        try:
+            for task in fit.tasks:
+                spec, task_dir = get_task(task), tasks_root / task
+                test = valid = None
+                for row in fit.rows:
+                    stream = split_row(row)[1]
+                    record = {**base, "task": task, "model": row, "metrics": {}, "fit": dict(base["fit"])}
+                    if stream:
+                        record.update(protocol="streaming", stream=stream, fit_shared_with=model.name)
+                    with (atomic_dir(run_folder(runs_root, dataset, task, row, shared=True) / f"seed{seed}") as tmp,
+                          sandbox(start_from=snapshot) if stream else nullcontext(work) as row_work):
+                        def body(task=task, spec=spec, task_dir=task_dir, stream=stream, row_work=row_work,
+                                 record=record, tmp=tmp) -> None:
+                            nonlocal test, valid
+                            instance, ctx, features, periods = unwrap(fitted)
+                            if test is None:
+                                test, valid = load_split(task_dir, "test"), load_split(task_dir, "valid")
+                            ctx = replace(ctx, task=spec.name, labels=spec.labels, kind=spec.kind)
+                            f = Fitted(instance, ctx, features, periods, test, valid, threads)
+                            if stream is None:
+                                static_row(f, spec, task_dir, record, tmp)
+                                return
+                            seed_everything(seed, threads, record["device"])
+                            f = replace(f, instance=unwrap(copies[task, stream]), ctx=replace(ctx, work_dir=row_work))
+                            streaming_row(f, spec, task_dir, data_root, dataset, stream, record, tmp, quiet)
 
-                write_row(record, tmp, body, fitted, fit_traceback, quiet)
-            records.append(record)
+                        write_row(record, tmp, body, fitted, fit_traceback, quiet)
+                    records.append(record)
+        finally:
+            if snapshot is not None:
+                shutil.rmtree(snapshot, ignore_errors=True)
     return records
 
 

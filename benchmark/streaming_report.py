@@ -33,21 +33,23 @@ def report(params: Params | Mapping, runs_root: Path = Path("runs"), data_root: 
     ds, sig = params.dataset.name, params.significance
     costs, comparisons = [], []
     for task, plan in params.tasks.items():
-        for model in plan.models:
-            spec = params.models.get(model)
-            if spec is None or not spec.streams:
-                continue
-            for row in spec.rows:
-                recs = [read_metrics(d / "metrics.json") for _, d in run_dirs(runs_root, ds, task, row, params.seeds)]
+        streaming = {m: params.models[m].rows for m in plan.models if m in params.models and params.models[m].streams}
+        streaming.update({m: fit.rows for m, fit in params.shared.items() if task in fit.tasks and fit.streams})
+        for model, rows in streaming.items():
+            shared = rows if model in params.shared else ()
+            for row in rows:
+                recs = [read_metrics(d / "metrics.json")
+                        for _, d in run_dirs(runs_root, ds, task, row, params.seeds, shared)]
                 recs = [r for r in recs if r.get("status") == "ok"]
                 if not recs:
                     continue
                 costs.append([task, row, len(recs), _mean(recs, "train_seconds"), _mean(recs, "predict_seconds"),
                               *(_mean(recs, k, "replay") for k in ("update_calls", "revealed_rows", "update_seconds",
                                                                    "revealed_rows_per_second"))])
-            comparisons += compare_runs(runs_root, ds, task, list(spec.rows[1:]), model, data_root, sig.n_resamples,
+            comparisons += compare_runs(runs_root, ds, task, list(rows[1:]), model, data_root, sig.n_resamples,
                                         sig.n_cluster_resamples, sig.seed, seeds=params.seeds, quiet=True,
-                                        n_bootstrap_recompute=sig.n_bootstrap_recompute, alpha=sig.alpha)
+                                        n_bootstrap_recompute=sig.n_bootstrap_recompute, alpha=sig.alpha,
+                                        shared=shared)
     rows = [[c["task"], c["model"], split_row(c["model"])[0], c["metric"], c.get("model_value"),
              c.get("reference_value"), c.get("diff"), f"[{c['ci_low']:+.5f}, {c['ci_high']:+.5f}]", c["pvalue"],
              c["holm_p"]] for c in finalize(comparisons) if c["status"] == "ok"]

@@ -44,6 +44,8 @@ def tiny_repo(tmp_path_factory):
             block["params"]["epochs"] = 1
             if block["class"].endswith("ContextModel"):
                 block["params"]["max_train_rows"] = 5000
+        if block["class"].startswith("baselines.moment_cross:"):  # Moment&Cross's base: one epoch
+            block["params"]["epochs"] = 1
         if block.get("protocol") == "streaming":  # one epoch, one stream: a replay costs ~10 s a seed on tiny
             block["params"]["epochs"], block["stream"] = 1, "moment"
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

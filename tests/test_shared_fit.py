@@ -226,7 +226,53 @@ def test_params_refuse_a_shared_fit_that_cannot_run(extra, message):
         parse_params({**BASE, **extra})
 
 
-def test_params_refuse_streaming_rows_of_a_shared_fit():
+class CountsUpdates(Baseline):
+    """A shared fit that scores each sample by the number of `update` calls its copy has had."""
+
+    tasks = ("ctr", "watch_time")
+    shared_fit = True
+    deterministic = True
+
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame, ctx: Context) -> None:
+        self.updates = 0
+
+    def predict(self, test: pd.DataFrame, ctx: Context) -> np.ndarray:
+        return np.full(len(test), float(self.updates))
+
+    def update(self, revealed: pd.DataFrame, ctx: Context) -> None:
+        self.updates += 1
+
+
+def test_a_shared_fits_streams_come_from_its_shared_block():
+    """`shared.<model>.stream` gives the rows <model>@<stream> on each listed task (the board's row list and
+    the shared-fit list, so collect and significance read them from the shared stage's folder); a model block
+    saying protocol: streaming for a shared model is refused with where to write the streams instead."""
+    p = parse_params({**BASE, "shared": {"B": {"tasks": ["ctr", "watch_time"], "stream": ["moment", "fast_slow"]}}})
+    assert p.shared["B"].streams == ("moment", "fast_slow")
+    assert p.tasks["ctr"].rows == ("A", "B", "B@moment", "B@fast_slow")
+    assert p.tasks["watch_time"].shared == ("B", "B@moment", "B@fast_slow")
     models = {**BASE["models"], "B": {"class": "m:B", "protocol": "streaming", "stream": "moment"}}
-    with pytest.raises(BenchmarkError, match="no streaming rows"):
+    with pytest.raises(BenchmarkError, match="write shared.B.stream"):
         parse_params({**BASE, "models": models, "shared": {"B": {"tasks": ["ctr"]}}})
+    with pytest.raises(BenchmarkError, match="shared.B.stream = 'hourly'"):
+        parse_params({**BASE, "shared": {"B": {"tasks": ["ctr"], "stream": "hourly"}}})
+
+
+def test_a_shared_fit_replays_each_task_from_its_own_copy(tiny_data, tmp_path):
+    """One fit, a static row and a row per stream on each task; each replay starts from the fit (a model that
+    counts its updates starts every replay at 0) and the rows land in the shared stage's folder."""
+    spec = ModelSpec("Counter", "tests.test_shared_fit:CountsUpdates")
+    recs = run_shared(DATASET, SharedFit("Counter", ("ctr", "watch_time"), None, ("moment",)), spec, 0, tiny_data,
+                      tmp_path, quiet=True)
+    assert [(r["task"], r["model"], r["status"]) for r in recs] == [
+        ("ctr", "Counter", "ok"), ("ctr", "Counter@moment", "ok"),
+        ("watch_time", "Counter", "ok"), ("watch_time", "Counter@moment", "ok")]
+    for task in ("ctr", "watch_time"):
+        static = pq.read_table(run_folder(tmp_path, DATASET, task, "Counter", shared=True) / "seed0" /
+                               "predictions.parquet")["score"].to_numpy()
+        online = pq.read_table(run_folder(tmp_path, DATASET, task, "Counter@moment", shared=True) / "seed0" /
+                               "predictions.parquet")["score"].to_numpy()
+        assert (static == 0).all()              # the static row predicts before any update
+        # its replay starts from the fit, not where the other task's replay ended (~4,500 updates on tiny)
+        assert online.min() < 100 and online.max() <= recs[1]["replay"]["update_calls"]
+    assert recs[1]["replay"]["update_calls"] == recs[3]["replay"]["update_calls"] > 1000  # the platform's one stream

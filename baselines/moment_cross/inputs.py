@@ -1,0 +1,85 @@
+"""What Moment&Cross reads for a sample (user, streamer, room, time), all through the sealed feature view.
+
+Sparse fields, each embedded: user, streamer, room type and category, hour, day of week, and the room's moment
+context (entries, comments, likes, gifts, gift value in each trailing window and since it started) bucketed
+by log2. Dense features, embedded by one linear layer: the same moment context as log counts, the room's age,
+the user's and streamer's expanding engagement rates, repeat consumption and, optionally, the profile
+snapshot. Everything is known strictly before the sample's time (the profiles are the documented exception).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow.types as pt
+
+from baselines.tabular import expanding_rates, repeat_features
+from benchmark.features.moment import moment_column
+from benchmark.features.store import time_features
+
+MOMENT_QUANTITIES = ("entries", "comments", "likes", "gifts", "gift_value")
+MOMENT_BUCKETS = 16   # log2 buckets of a moment count: 0, 1, 2-3, 4-7, ... (the last one open)
+ID_FIELDS = ("user_id", "streamer_id", "live_type", "category")
+
+
+@dataclass
+class Inputs:
+    """One batch of samples: sparse codes (n, fields) and dense features (n, d)."""
+
+    sparse: np.ndarray
+    dense: np.ndarray
+
+    def take(self, rows: np.ndarray) -> Inputs:
+        return Inputs(self.sparse[rows], self.dense[rows])
+
+
+def _numeric_profile(table) -> list[np.ndarray]:
+    """The profile's numeric codes and counts, signed log1p (the counts are heavy-tailed), 0 when unknown."""
+    known = table["known"].to_numpy(zero_copy_only=False)
+    out = []
+    for name in table.column_names:
+        field = table.schema.field(name)
+        if name in ("user_id", "streamer_id", "known") or not (pt.is_integer(field.type) or pt.is_floating(field.type)):
+            continue
+        x = np.nan_to_num(table[name].to_numpy(zero_copy_only=False).astype(np.float64), nan=0.0)
+        out.append(np.where(known, np.sign(x) * np.log1p(np.abs(x)), 0.0))
+    return out
+
+
+def field_sizes(view) -> list[int]:
+    """How many codes each sparse field has, in the order `read_inputs` writes them."""
+    ids = [len(view.vocab(f)) for f in ID_FIELDS]
+    moment = [MOMENT_BUCKETS] * (len(MOMENT_QUANTITIES) * (len(view.windows_s) + 1))
+    return [*ids, 24, 7, *moment]
+
+
+def read_inputs(view, users: np.ndarray, streamers: np.ndarray, live: np.ndarray, ts: np.ndarray,
+                use_profiles: bool) -> Inputs:
+    """The sparse codes and dense features of samples given as aligned arrays."""
+    room = view.rooms(live)
+    moment = view.moment(live, ts)
+    counts = np.stack([np.asarray(moment[moment_column(q, w)], np.float64) for q in MOMENT_QUANTITIES
+                       for w in (*view.windows_s, None)], axis=1).clip(0)
+    buckets = np.minimum(np.floor(np.log2(1.0 + counts)), MOMENT_BUCKETS - 1).astype(np.int64)
+    hours = time_features(ts)
+    sparse = np.column_stack([view.encode("user_id", users), view.encode("streamer_id", streamers),
+                              view.encode("live_type", room["live_type"]), view.encode("category", room["category"]),
+                              hours["hour"].astype(np.int64), hours["dow"].astype(np.int64), buckets])
+    dense = [*np.log1p(counts).T, np.log1p(np.nan_to_num(view.room_age_s(live, ts), nan=0.0).clip(0)),
+             hours["peak"].astype(np.float64)]
+    for field, ids, prefix in (("streamer_id", streamers, "s"), ("user_id", users, "u")):
+        rates = expanding_rates(view, field, ids, ts, prefix)
+        dense += [np.log1p(rates.pop(f"{prefix}_exposures")), *rates.values()]
+    pair = repeat_features(view, users, streamers, ts)
+    dense += [np.log1p(pair["pair_clicks"]), pair["pair_log_hours_since"], np.log1p(pair["pair_gifts"]),
+              pair["pair_log_watch"]]
+    if use_profiles:
+        dense += _numeric_profile(view.user_profile(users)) + _numeric_profile(view.streamer_profile(streamers))
+    return Inputs(sparse.astype(np.int64), np.stack(dense, axis=1).astype(np.float32))
+
+
+def rows_inputs(view, rows, use_profiles: bool) -> Inputs:
+    """`read_inputs` of a table with user_id, streamer_id, live_id and ts."""
+    return read_inputs(view, *(rows[c].to_numpy() for c in ("user_id", "streamer_id", "live_id", "ts")),
+                       use_profiles=use_profiles)

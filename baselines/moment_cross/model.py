@@ -1,0 +1,228 @@
+"""MomentCross: Moment&Cross's multi-task ranker (MMoE, CGC or PLE) with Moment's online training."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from baselines.moment_cross.experts import PLE, Bank, MMoE
+from baselines.moment_cross.inputs import Inputs, field_sizes, rows_inputs
+from baselines.moment_cross.losses import (
+    VALUES,
+    fast_slow_targets,
+    moment_targets,
+    offline_targets,
+    total_loss,
+)
+from benchmark.interface import Baseline, Context
+
+POST_CLICK = ("long_view", "like", "comment", "gift")  # behaviours that need a click first
+OUTPUT = {"ctr": "click", "watch_time": "watch_s", "gift_price": "gift_value"}  # one-label tasks: their tower
+LOGGED = 1 << 18   # slots of the serving log: sample_id % LOGGED (an overwritten slot is recomputed)
+CHUNK = 65_536     # rows per forward pass when predicting
+
+
+class MomentCrossNet(nn.Module):
+    """Embeddings of every field -> a multi-task module -> one tower per label.
+
+    A binary tower gives (log ŷ, log(1 - ŷ)); with `factorise`, a post-click tower predicts P(x | click) and
+    ŷ = P(click) · P(x | click). A value tower gives log1p of the value."""
+
+    def __init__(self, sizes: list[int], n_dense: int, mean: np.ndarray, std: np.ndarray, labels: tuple[str, ...],
+                 arch: str, embedding_size: int, expert_units: list[int], tower_units: list[int], n_experts: int,
+                 n_shared: int, n_specific: int, levels: int, factorise: bool):
+        super().__init__()
+        self.labels, self.factorise = labels, factorise and "click" in labels
+        self.register_buffer("mean", torch.as_tensor(mean))
+        self.register_buffer("std", torch.as_tensor(std))
+        self.register_buffer("offsets", torch.as_tensor(np.concatenate([[0], np.cumsum(sizes)[:-1]]), dtype=torch.long))
+        self.embedding = nn.Embedding(int(sum(sizes)), embedding_size)   # one table, each field its own range
+        self.dense = nn.Linear(n_dense, embedding_size)
+        n_in = embedding_size * (len(sizes) + 1)
+        if arch == "mmoe":
+            self.mtl: nn.Module = MMoE(n_in, len(labels), n_experts, expert_units)
+        elif arch in ("cgc", "ple"):
+            self.mtl = PLE(n_in, len(labels), n_shared, n_specific, expert_units, 1 if arch == "cgc" else levels)
+        else:
+            raise ValueError(f"arch must be mmoe, cgc or ple, got {arch!r}")
+        self.towers = Bank(len(labels), expert_units[-1], [*tower_units, 1], activate_last=False)
+
+    def forward(self, sparse: torch.Tensor, dense: torch.Tensor) -> dict:
+        emb = self.embedding(sparse + self.offsets).flatten(1)
+        x = torch.cat([emb, self.dense((dense - self.mean) / self.std)], dim=1)
+        z = dict(zip(self.labels, self.towers(self.mtl(x)).squeeze(2), strict=True))
+        out: dict = {}
+        for t in self.labels:
+            if t in VALUES:
+                out[t] = z[t]
+            elif self.factorise and t in POST_CLICK:
+                log_p = nn.functional.logsigmoid(z["click"]) + nn.functional.logsigmoid(z[t])
+                out[t] = (log_p, torch.log(-torch.expm1(log_p.clamp(max=-1e-7))))
+            else:
+                out[t] = (nn.functional.logsigmoid(z[t]), nn.functional.logsigmoid(-z[t]))
+        return out
+
+
+def fused_score(scores: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
+    """Kuaishou's ranking score Π (1 + ŷ_xtr)^w_xtr over the weighted behaviours."""
+    return np.prod([(1.0 + np.asarray(scores[k], np.float64)) ** float(w) for k, w in weights.items()], axis=0)
+
+
+class MomentCross(Baseline):
+    """Moment&Cross's multi-task base (Cao et al., arXiv 2408.05709) with Moment's real-time training.
+
+    Every field is embedded (ids, room type and category, hour and weekday, the room's moment context
+    bucketed by log2; continuous rates, repeat consumption and profiles through one linear layer); a
+    multi-task module (`arch`: mmoe, cgc, or ple = `levels` stacked CGC layers, the deployed one) feeds one
+    tower per label: click, long_view, like, comment, gift on every exposure (negatives = exposures without
+    that behaviour), and watch time and gift value (log1p, squared error) on clicks. Fit offline on train,
+    early-stopped on valid. Through `update` it keeps training on the revealed label stream, one Adam step
+    per tick at `online_lr`: on `moment`, L_moment (first positives and exit negatives; repeats masked); on
+    `fast_slow`, L_fast + L_slow; value towers learn when their session's outcome arrives.
+
+    Adaptations to KuaiLive (the paper gives no code nor hyperparameters): no short-video domain, so only
+    live-side features; long_view = watch >= `features.long_view_seconds`; Moment's 30-second ticks are the
+    harness's replay ticks, trained from a fit on the train split rather than an always-on stream; `factorise`
+    (off by default) makes a post-click tower P(x | click) times P(click); the fused ranking score
+    Π (1 + ŷ)^w (`fused_score`) is computed from the towers, not tuned online.
+    """
+
+    tasks = ("ctr", "multi_behavior", "watch_time", "gift_price")
+    shared_fit = True
+
+    def __init__(self, arch: str = "ple", levels: int = 2, embedding_size: int = 16,
+                 expert_units: list[int] | None = None, tower_units: list[int] | None = None, n_experts: int = 4,
+                 n_shared: int = 2, n_specific: int = 1, factorise: bool = False, use_profiles: bool = True,
+                 epochs: int = 3, batch_size: int = 2048, lr: float = 0.001, online_lr: float = 0.00001,
+                 max_train_rows: int | None = None):
+        super().__init__(arch=arch, levels=levels, embedding_size=embedding_size,
+                         expert_units=list(expert_units or [64]), tower_units=list(tower_units or [32]),
+                         n_experts=n_experts, n_shared=n_shared, n_specific=n_specific, factorise=factorise,
+                         use_profiles=use_profiles, epochs=epochs, batch_size=batch_size, lr=lr,
+                         online_lr=online_lr, max_train_rows=max_train_rows)
+        self.log: dict = {}
+
+    # --- offline ---------------------------------------------------------------------------------------
+    def fit(self, train: pd.DataFrame, valid: pd.DataFrame, ctx: Context) -> None:
+        p, dev = self.params, ctx.device
+        labels = tuple(ctx.labels)
+        gen = torch.Generator().manual_seed(ctx.seed)
+        if p["max_train_rows"] is not None and len(train) > p["max_train_rows"]:
+            keep = np.sort(torch.randperm(len(train), generator=gen)[: p["max_train_rows"]].numpy())
+            train = train.iloc[keep].reset_index(drop=True)
+        x = rows_inputs(ctx.features, train, p["use_profiles"])
+        xv = rows_inputs(ctx.features, valid, p["use_profiles"])
+        self.net = MomentCrossNet(field_sizes(ctx.features), x.dense.shape[1], x.dense.mean(0),
+                                  x.dense.std(0) + 1e-6, labels, p["arch"], p["embedding_size"], p["expert_units"],
+                                  p["tower_units"], p["n_experts"], p["n_shared"], p["n_specific"], p["levels"],
+                                  p["factorise"]).to(dev)
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=p["lr"], foreach=True)
+        y, yv = (self._tensors(offline_targets(t, labels), dev) for t in (train, valid))
+        sx, dx = torch.as_tensor(x.sparse, device=dev), torch.as_tensor(x.dense, device=dev)
+        best, best_state, losses, seconds = np.inf, None, [], []
+        for _ in range(p["epochs"]):
+            t0 = time.perf_counter()
+            for batch in torch.randperm(len(train), generator=gen).split(p["batch_size"]):
+                batch = batch.to(dev)
+                loss = total_loss(self.net(sx[batch], dx[batch]), {k: v[batch] for k, v in y.items()})
+                self.opt.zero_grad()
+                loss.backward()
+                self.opt.step()
+            seconds.append(time.perf_counter() - t0)
+            losses.append(self._valid_loss(xv, yv, dev))
+            if losses[-1] >= best:
+                break
+            best, best_state = losses[-1], ({k: v.clone() for k, v in self.net.state_dict().items()},
+                                            self.opt.state_dict())
+        if best_state is not None:
+            self.net.load_state_dict(best_state[0])
+            self.opt.load_state_dict(best_state[1])
+        for group in self.opt.param_groups:
+            group["lr"] = p["online_lr"]
+        self.logged_id = np.full(LOGGED, -1, np.int64)
+        self.logged_sparse = np.zeros((LOGGED, x.sparse.shape[1]), np.int64)
+        self.logged_dense = np.zeros((LOGGED, x.dense.shape[1]), np.float32)
+        self.log = {"network": {"arch": p["arch"], "epochs": len(losses), "max_epochs": p["epochs"],
+                                "valid_loss": losses, "early_stopped": len(losses) < p["epochs"],
+                                "train_rows": len(train), "towers": list(labels), "seconds_per_epoch": seconds,
+                                "train_samples_per_second": len(train) / max(np.mean(seconds), 1e-9)},
+                    "online": {"update_calls": 0, "rows": 0}}
+
+    @staticmethod
+    def _tensors(targets: dict[str, np.ndarray], dev: str) -> dict[str, torch.Tensor]:
+        return {k: torch.as_tensor(v, dtype=torch.float32, device=dev) for k, v in targets.items()}
+
+    def _valid_loss(self, xv: Inputs, yv: dict[str, torch.Tensor], dev: str) -> float:
+        total = 0.0
+        with torch.no_grad():
+            for start in range(0, len(xv.sparse), CHUNK):
+                part = slice(start, start + CHUNK)
+                out = self.net(torch.as_tensor(xv.sparse[part], device=dev),
+                               torch.as_tensor(xv.dense[part], device=dev))
+                n = min(CHUNK, len(xv.sparse) - start)
+                total += float(total_loss(out, {k: v[part] for k, v in yv.items()})) * n
+        return total / max(len(xv.sparse), 1)
+
+    # --- serving ---------------------------------------------------------------------------------------
+    def heads(self, x: Inputs, dev: str) -> dict[str, np.ndarray]:
+        """Every tower's prediction: a probability, or a value in its own unit (seconds, gift value)."""
+        parts: dict[str, list] = {t: [] for t in self.net.labels}
+        with torch.no_grad():
+            for start in range(0, len(x.sparse), CHUNK):
+                out = self.net(torch.as_tensor(x.sparse[start:start + CHUNK], device=dev),
+                               torch.as_tensor(x.dense[start:start + CHUNK], device=dev))
+                for t, v in out.items():
+                    parts[t].append((torch.expm1(v.clamp(0.0, 30.0)) if t in VALUES else torch.exp(v[0])).cpu().numpy())
+        return {t: np.concatenate(v).astype(np.float64) if v else np.empty(0) for t, v in parts.items()}
+
+    def predict(self, test: pd.DataFrame, ctx: Context) -> np.ndarray | pd.DataFrame:
+        """The task's tower(s); for multi_behavior, or "shared" when another model loads this fit, a DataFrame."""
+        x = rows_inputs(ctx.features, test, self.params["use_profiles"])
+        sid = test["sample_id"].to_numpy()
+        slot = sid % LOGGED   # the serving log, joined to the labels when they are revealed
+        self.logged_id[slot], self.logged_sparse[slot], self.logged_dense[slot] = sid, x.sparse, x.dense
+        out = self.heads(x, ctx.device)
+        if ctx.task in ("multi_behavior", "shared"):
+            return pd.DataFrame({label: out[label] for label in ctx.labels if label in out})
+        return out[OUTPUT[ctx.task]]
+
+    # --- online (the streaming protocol) ---------------------------------------------------------------
+    def _logged_inputs(self, revealed: pd.DataFrame, ctx: Context) -> Inputs:
+        sid = revealed["sample_id"].to_numpy()
+        slot = sid % LOGGED
+        x = Inputs(self.logged_sparse[slot].copy(), self.logged_dense[slot].copy())
+        missing = self.logged_id[slot] != sid
+        if missing.any():   # never scored by this task's replay (watch_time scores clicks only): read it now
+            fresh = rows_inputs(ctx.features, revealed[missing], self.params["use_profiles"])
+            x.sparse[missing], x.dense[missing] = fresh.sparse, fresh.dense
+        return x
+
+    def update(self, revealed: pd.DataFrame, ctx: Context) -> None:
+        """One Adam step on the tick's revealed labels: L_moment on `moment`, L_fast + L_slow on `fast_slow`."""
+        labels = self.net.labels
+        if "first_only" in revealed:
+            targets, slow = moment_targets(revealed, labels), None
+        else:
+            targets, missed = fast_slow_targets(revealed, labels)
+            slow = {k: torch.as_tensor(v, device=ctx.device) for k, v in missed.items()}
+        x = self._logged_inputs(revealed, ctx)
+        out = self.net(torch.as_tensor(x.sparse, device=ctx.device), torch.as_tensor(x.dense, device=ctx.device))
+        loss = total_loss(out, self._tensors(targets, ctx.device), slow)
+        if loss.requires_grad:
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+        self.log["online"]["update_calls"] += 1
+        self.log["online"]["rows"] += len(revealed)
+
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
+
+    def fit_log(self) -> dict:
+        """The one network's training (the board's budget column reads `network`)."""
+        return {"network": self.log["network"]}
