@@ -43,17 +43,19 @@ def test_committed_markdown_is_regenerated_from_committed_results(tmp_path, boar
 
 @pytest.mark.parametrize("board", BOARDS)
 def test_committed_results_are_the_pipelines(board):
-    """Every board ran params.yaml's models and seeds on its own dataset, and every run succeeded; the default
-    board's references are params.yaml's. Another board's reference may be set for its build
-    (`dvc exp run -S tasks.<task>.reference=...`) to follow the reference rule on its own valid split, which
-    the audit below checks."""
+    """Every board ran params.yaml's models (a study board: a subset, the set of its build) and seeds on its own
+    dataset, and every run succeeded; the default board's rows and references are params.yaml's. Another
+    board's reference may be set for its build (`dvc exp run -S tasks.<task>.reference=...`) to follow the
+    reference rule on its own valid split, which the audit below checks."""
     params = load_params(REPO / "params.yaml")
     results = json.loads((ROOT / board / "results.json").read_text())
     assert results["seeds"] == list(params.seeds)
     for task, plan in params.tasks.items():
-        assert results["tasks"][task]["models"] == list(plan.rows)   # streaming models' rows included
         if board == DEFAULT:
+            assert results["tasks"][task]["models"] == list(plan.rows)   # streaming models' rows included
             assert results["references"][task] == plan.reference
+        else:  # a study board is rebuilt when its study needs it: it may lack a row added since (its code version says)
+            assert set(results["tasks"][task]["models"]) <= set(plan.rows), board
     assert all(r["status"] == "ok" for r in results["runs"]), [r for r in results["runs"] if r["status"] != "ok"]
 
 

@@ -147,8 +147,11 @@ class MomentCross(Baseline):
         self.logged_id = np.full(LOGGED, -1, np.int64)
         self.logged_sparse = np.zeros((LOGGED, x.sparse.shape[1]), np.int64)
         self.logged_dense = np.zeros((LOGGED, x.dense.shape[1]), np.float32)
+        # early-stopped: the valid loss stopped falling before the epoch budget ran out (the last epoch may be
+        # the one that rose: the best one is kept)
         self.log = {"network": {"arch": p["arch"], "epochs": len(losses), "max_epochs": p["epochs"],
-                                "valid_loss": losses, "early_stopped": len(losses) < p["epochs"],
+                                "valid_loss": losses, "best_epoch": int(np.argmin(losses)) + 1,
+                                "early_stopped": int(np.argmin(losses)) + 1 < len(losses),
                                 "train_rows": len(train), "towers": list(labels), "seconds_per_epoch": seconds,
                                 "train_samples_per_second": len(train) / max(np.mean(seconds), 1e-9)},
                     "online": {"update_calls": 0, "rows": 0}}
