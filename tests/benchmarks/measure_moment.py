@@ -76,23 +76,27 @@ def main() -> None:
         inside = highlight_gauc(runs, data, ds, a.seeds)
         figures[ds] = {"tests": [{k: c.get(k) for k in ("model", "metric", "model_value", "reference_value", "diff",
                                                         "ci_low", "ci_high", "pvalue")}
-                                 for c in tests if c.get("metric") == "gauc"],
+                                 for c in tests if c.get("status") == "ok"],
                        "highlight_gauc": inside}
     rows = []
     for ds, f in figures.items():
         static_hl = np.nanmean(f["highlight_gauc"]["PLE"])
-        for c in f["tests"]:
+        for c in (c for c in f["tests"] if c["metric"] == "gauc"):
             hl = np.nanmean(f["highlight_gauc"][c["model"]])
             rows.append([ds, c["model"], c["reference_value"], c["model_value"], c["diff"],
                          f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]", c["pvalue"], static_hl, hl, hl - static_hl])
     print(tabulate(rows, ["dataset", "row", "static gauc", "row gauc", "Δ vs static", "95%", "p",
                           "static gauc in highlights", "row gauc in highlights", "Δ in highlights"], floatfmt=".4f"))
+    print(tabulate([[ds, c["model"], c["metric"], c["reference_value"], c["model_value"], c["diff"],
+                     f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]", c["pvalue"]]
+                    for ds, f in figures.items() for c in f["tests"] if c["metric"] != "gauc"],
+                   ["dataset", "row", "metric", "static", "row", "Δ vs static", "95%", "p"], floatfmt=".4f"))
     names = list(figures)
     for on, off in zip(names, names[1:], strict=False):
         if off != f"{on}-nohighlights":
             continue
         for row in ROWS[1:]:
-            a_, b_ = ({c["model"]: c for c in figures[d]["tests"]}[row] for d in (on, off))
+            a_, b_ = ({c["model"]: c for c in figures[d]["tests"] if c["metric"] == "gauc"}[row] for d in (on, off))
             half = np.hypot(a_["ci_high"] - a_["ci_low"], b_["ci_high"] - b_["ci_low"]) / 2
             did = a_["diff"] - b_["diff"]
             print(f"difference-in-differences, {row} vs static, {on} minus {off}: {did:+.4f} "
