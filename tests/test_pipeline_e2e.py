@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from benchmark.io import run_folder
-from benchmark.params import parse_params
+from benchmark.params import parse_params, split_row
 
 REPO = Path(__file__).resolve().parents[1]
 TASKS = ("ctr", "multi_behavior", "watch_time", "gift_price", "topk")
@@ -76,6 +76,7 @@ def test_dvc_repro_publishes_a_leaderboard_from_its_runs(tiny_repo):
     assert results["dataset"] == "sim-tiny-s0" and results["data"]["synthetic"] is True
     runs = {(r["task"], r["model"], r["seed"]): r for r in results["runs"]}
     rows = {task: plan.rows for task, plan in parse_params(params).tasks.items()}
+    shared = parse_params(params).shared   # MultiTaskMLP and PLE: their rows live in their stage's folder
     assert "OnlineLogistic@moment" in rows["ctr"]   # a streaming model's row, from the same DVC stage
     for task in ("ctr", "multi_behavior", "watch_time", "gift_price"):  # a shared fit's rows, from one stage
         assert "MultiTaskMLP" in rows[task]
@@ -89,7 +90,8 @@ def test_dvc_repro_publishes_a_leaderboard_from_its_runs(tiny_repo):
     assert all(r["status"] == "ok" for r in results["runs"]), [r for r in results["runs"] if r["status"] != "ok"]
     # every reported primary metric is the one the run directory wrote
     for (task, model, seed), r in runs.items():
-        folder = run_folder(tiny_repo / "runs", "sim-tiny-s0", task, model, model == "MultiTaskMLP") / f"seed{seed}"
+        in_shared = split_row(model)[0] in shared
+        folder = run_folder(tiny_repo / "runs", "sim-tiny-s0", task, model, in_shared) / f"seed{seed}"
         stored = json.loads((folder / "metrics.json").read_text())
         primary = results["tasks"][task]["primary"]
         assert r["metrics"][primary] == pytest.approx(stored["metrics"][primary])
