@@ -144,9 +144,7 @@ class MomentCross(Baseline):
             self.opt.load_state_dict(best_state[1])
         for group in self.opt.param_groups:
             group["lr"] = p["online_lr"]
-        self.logged_id = np.full(LOGGED, -1, np.int64)
-        self.logged_sparse = np.zeros((LOGGED, x.sparse.shape[1]), np.int64)
-        self.logged_dense = np.zeros((LOGGED, x.dense.shape[1]), np.float32)
+        self.logged_id = None   # the serving log, made at the first prediction: a saved or copied fit is small
         # early-stopped: the valid loss stopped falling before the epoch budget ran out (the last epoch may be
         # the one that rose: the best one is kept)
         self.log = {"network": {"arch": p["arch"], "epochs": len(losses), "max_epochs": p["epochs"],
@@ -187,6 +185,10 @@ class MomentCross(Baseline):
         """The task's tower(s); for multi_behavior, or "shared" when another model loads this fit, a DataFrame."""
         x = rows_inputs(ctx.features, test, self.params["use_profiles"])
         sid = test["sample_id"].to_numpy()
+        if self.logged_id is None:
+            self.logged_id = np.full(LOGGED, -1, np.int64)
+            self.logged_sparse = np.zeros((LOGGED, x.sparse.shape[1]), np.int64)
+            self.logged_dense = np.zeros((LOGGED, x.dense.shape[1]), np.float32)
         slot = sid % LOGGED   # the serving log, joined to the labels when they are revealed
         self.logged_id[slot], self.logged_sparse[slot], self.logged_dense[slot] = sid, x.sparse, x.dense
         out = self.heads(x, ctx.device)
@@ -196,6 +198,8 @@ class MomentCross(Baseline):
 
     # --- online (the streaming protocol) ---------------------------------------------------------------
     def _logged_inputs(self, revealed: pd.DataFrame, ctx: Context) -> Inputs:
+        if self.logged_id is None:
+            return rows_inputs(ctx.features, revealed, self.params["use_profiles"])
         sid = revealed["sample_id"].to_numpy()
         slot = sid % LOGGED
         x = Inputs(self.logged_sparse[slot].copy(), self.logged_dense[slot].copy())
