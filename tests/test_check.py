@@ -144,8 +144,8 @@ RECBOLE_TINY = {"epochs": 1, "stopping_step": 1, "embedding_size": 16, "train_ba
     ("baselines.recbole:RankingModel", None, {**RECBOLE_TINY, "model": "Pop"}),
     ("baselines.recbole:RankingModel", None, {**RECBOLE_TINY, "model": "BPR"}),
     ("baselines.multitask_mlp:MultiTaskMLP", ["ctr", "watch_time"], {"epochs": 1}),  # per task and shared
-    ("tests.test_moment_cross:StaticPLE", ["ctr"], {"epochs": 1, "embedding_size": 8, "expert_units": [16],
-                                                    "tower_units": [8]}),  # MomentCross: static and shared
+    ("tests.test_moment_cross:StaticPLE", ["ctr", "topk"], {"epochs": 1, "embedding_size": 8, "expert_units": [16],
+                                                            "tower_units": [8]}),  # MomentCross: static and shared
 ], ids=["GlobalMean", "Popularity", "RepeatConsumption", "GradientBoosting", "ArtifactProbe", "Oracle", "DeepFM",
         "Pop", "BPR", "MultiTaskMLP", "PLE"])
 def test_the_default_baselines_pass_every_check(tiny_root, spec, tasks, params):

@@ -12,14 +12,17 @@ import pytest
 import torch
 
 from baselines.moment_cross import MomentCross, fused_score
+from baselines.moment_cross.inputs import query_rows
 from baselines.moment_cross.losses import fast_slow_targets, log_loss, moment_targets, slow_loss, total_loss
 from baselines.moment_cross.model import MomentCrossNet
 from benchmark.check import DATASET
+from benchmark.features import FeatureStore
+from benchmark.features.view import FeatureView, FitClock
 from benchmark.interface import Baseline
 from benchmark.io import run_folder
 from benchmark.params import ModelSpec, SharedFit
 from benchmark.replay import revealed_frame
-from benchmark.runner import run_one
+from benchmark.runner import run_one, split_periods
 from benchmark.shared_fit import run_shared
 from benchmark.streaming import fast_slow_schedule, moment_schedule
 
@@ -120,18 +123,40 @@ def test_fused_score_is_the_weighted_product():
     np.testing.assert_allclose(s, [1.5 ** 2, 1.1 ** 2 * 2.0])
 
 
+def test_topk_alone_trains_each_query_room_against_rooms_live_then(tiny_data):
+    periods = split_periods(tiny_data, DATASET)
+    store = FeatureStore.open(tiny_data / "features" / DATASET, tiny_data / "processed" / DATASET)
+    view = FeatureView(store, periods, FitClock(periods["test"][0]))
+    queries = pq.read_table(tiny_data / "tasks" / DATASET / "topk" / "train.parquet").to_pandas()
+    rows = query_rows(view, queries, 5, seed=0)
+    pos, neg = rows[rows["click"] == 1], rows[rows["click"] == 0]
+    assert pos[["user_id", "streamer_id", "live_id", "ts"]].reset_index(drop=True).equals(
+        queries[["user_id", "streamer_id", "live_id", "ts"]].reset_index(drop=True))
+    assert 0.9 * 5 * len(queries) < len(neg) <= 5 * len(queries)
+    offsets, streamers, lives = view.candidates(neg["ts"].to_numpy())
+    q = np.repeat(np.arange(len(neg)), np.diff(offsets))   # each negative's room is among those live at its time
+    live_then = pd.DataFrame({"row": q, "live_id": lives}).merge(
+        pd.DataFrame({"row": np.arange(len(neg)), "live_id": neg["live_id"].to_numpy()}))
+    assert live_then["row"].nunique() == len(neg)
+    own = neg.merge(queries[["user_id", "ts", "streamer_id"]].rename(columns={"streamer_id": "target"}))
+    assert len(own) == len(neg) and not (own["streamer_id"] == own["target"]).any()   # never the query's own room
+    assert query_rows(view, queries, 5, seed=0).equals(rows)
+
+
 TINY = {"epochs": 2, "embedding_size": 8, "expert_units": [16], "tower_units": [8], "batch_size": 1024}
 
 
 def test_a_tiny_shared_fit_beats_global_mean_and_repeats_itself(tiny_data, tmp_path):
-    """One PLE fit on every label serves the four pointwise tasks, better than GlobalMean on each primary
-    metric; the same seed gives the same scores; its moment replay of ctr runs and differs from the static row."""
+    """One PLE fit on every label serves the four pointwise tasks and ranks topk by the fused score, better than
+    GlobalMean on each primary metric; the same seed gives the same scores; its moment replay of ctr runs and
+    differs from the static row."""
     spec = ModelSpec("PLE", "baselines.moment_cross:MomentCross", params=MappingProxyType({**TINY, "arch": "ple"}),
                      device="cpu")
-    tasks = ("ctr", "multi_behavior", "watch_time", "gift_price")
+    tasks = ("ctr", "multi_behavior", "watch_time", "gift_price", "topk")
     recs = run_shared(DATASET, SharedFit("PLE", tasks), spec, 0, tiny_data, tmp_path / "a", quiet=True)
-    assert [r["status"] for r in recs] == ["ok"] * 4, [r.get("error") for r in recs]
-    primary = {"ctr": "gauc", "multi_behavior": "mean_gauc", "watch_time": "xauc", "gift_price": "normalized_gini"}
+    assert [r["status"] for r in recs] == ["ok"] * 5, [r.get("error") for r in recs]
+    primary = {"ctr": "gauc", "multi_behavior": "mean_gauc", "watch_time": "xauc", "gift_price": "normalized_gini",
+               "topk": "ndcg@10"}
     mean = ModelSpec("GlobalMean", "baselines.simple:GlobalMean")
     for r in recs:
         base = run_one(DATASET, r["task"], mean, 0, tiny_data, tmp_path / "gm", quiet=True)[0]

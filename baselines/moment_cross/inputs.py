@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyarrow.types as pt
 
 from baselines.tabular import expanding_rates, repeat_features
@@ -66,8 +67,8 @@ def read_inputs(view, users: np.ndarray, streamers: np.ndarray, live: np.ndarray
     sparse = np.column_stack([view.encode("user_id", users), view.encode("streamer_id", streamers),
                               view.encode("live_type", room["live_type"]), view.encode("category", room["category"]),
                               hours["hour"].astype(np.int64), hours["dow"].astype(np.int64), buckets])
-    dense = [*np.log1p(counts).T, np.log1p(np.nan_to_num(view.room_age_s(live, ts), nan=0.0).clip(0)),
-             hours["peak"].astype(np.float64)]
+    age_s = np.where(room["known"], (np.asarray(ts) - room["start_ts"]) / 1000.0, 0.0)   # view.room_age_s's rule
+    dense = [*np.log1p(counts).T, np.log1p(age_s.clip(0)), hours["peak"].astype(np.float64)]
     for field, ids, prefix in (("streamer_id", streamers, "s"), ("user_id", users, "u")):
         rates = expanding_rates(view, field, ids, ts, prefix)
         dense += [np.log1p(rates.pop(f"{prefix}_exposures")), *rates.values()]
@@ -83,3 +84,20 @@ def rows_inputs(view, rows, use_profiles: bool) -> Inputs:
     """`read_inputs` of a table with user_id, streamer_id, live_id and ts."""
     return read_inputs(view, *(rows[c].to_numpy() for c in ("user_id", "streamer_id", "live_id", "ts")),
                        use_profiles=use_profiles)
+
+
+def query_rows(view, queries: pd.DataFrame, negatives: int, seed: int) -> pd.DataFrame:
+    """topk fitted alone (its tables hold queries, no behaviour labels): each query's clicked room (click 1) and
+    `negatives` rooms drawn uniformly from those live at its time (click 0; a draw of the target is dropped)."""
+    ts = queries["ts"].to_numpy()
+    offsets, streamers, lives = view.candidates(ts)
+    size = np.diff(offsets)
+    q = np.repeat(np.arange(len(queries)), negatives)
+    pick = offsets[q] + (np.random.default_rng(seed).random(q.size) * size[q]).astype(np.int64)
+    keep = streamers[pick] != queries["streamer_id"].to_numpy()[q]
+    q, pick = q[keep], pick[keep]
+    return pd.DataFrame({"user_id": np.concatenate([queries["user_id"].to_numpy(), queries["user_id"].to_numpy()[q]]),
+                         "streamer_id": np.concatenate([queries["streamer_id"].to_numpy(), streamers[pick]]),
+                         "live_id": np.concatenate([queries["live_id"].to_numpy(), lives[pick]]),
+                         "ts": np.concatenate([ts, ts[q]]),
+                         "click": np.concatenate([np.ones(len(queries)), np.zeros(q.size)])})

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from baselines.moment_cross.experts import PLE, Bank, MMoE
-from baselines.moment_cross.inputs import Inputs, field_sizes, rows_inputs
+from baselines.moment_cross.inputs import Inputs, field_sizes, query_rows, read_inputs, rows_inputs
 from baselines.moment_cross.losses import (
     VALUES,
     fast_slow_targets,
@@ -19,7 +19,7 @@ from baselines.moment_cross.losses import (
     offline_targets,
     total_loss,
 )
-from benchmark.interface import Baseline, Context
+from benchmark.interface import Baseline, Candidates, Context
 
 POST_CLICK = ("long_view", "like", "comment", "gift")  # behaviours that need a click first
 OUTPUT = {"ctr": "click", "watch_time": "watch_s", "gift_price": "gift_value"}  # one-label tasks: their tower
@@ -88,29 +88,37 @@ class MomentCross(Baseline):
     Adaptations to KuaiLive (the paper gives no code nor hyperparameters): no short-video domain, so only
     live-side features; long_view = watch >= `features.long_view_seconds`; Moment's 30-second ticks are the
     harness's replay ticks, trained from a fit on the train split rather than an always-on stream; `factorise`
-    (off by default) makes a post-click tower P(x | click) times P(click); the fused ranking score
-    Π (1 + ŷ)^w (`fused_score`) is computed from the towers, not tuned online.
+    (off by default) makes a post-click tower P(x | click) times P(click). On topk it ranks every live room by
+    the fused ranking score Π (1 + ŷ)^w (`fused_score`, weights `fusion`: ours, the paper gives none), from the
+    towers an exposure-trained fit has; fitted on topk alone (its tables hold queries, no behaviour labels) it
+    has the click tower only, trained on each query's room against `topk_negatives` rooms live then.
     """
 
-    tasks = ("ctr", "multi_behavior", "watch_time", "gift_price")
+    tasks = ("ctr", "multi_behavior", "watch_time", "gift_price", "topk")
     shared_fit = True
 
     def __init__(self, arch: str = "ple", levels: int = 2, embedding_size: int = 16,
                  expert_units: list[int] | None = None, tower_units: list[int] | None = None, n_experts: int = 4,
                  n_shared: int = 2, n_specific: int = 1, factorise: bool = False, use_profiles: bool = True,
                  epochs: int = 3, batch_size: int = 2048, lr: float = 0.001, online_lr: float = 0.00001,
-                 max_train_rows: int | None = None):
+                 max_train_rows: int | None = None, fusion: dict[str, float] | None = None, topk_negatives: int = 20):
         super().__init__(arch=arch, levels=levels, embedding_size=embedding_size,
                          expert_units=list(expert_units or [64]), tower_units=list(tower_units or [32]),
                          n_experts=n_experts, n_shared=n_shared, n_specific=n_specific, factorise=factorise,
                          use_profiles=use_profiles, epochs=epochs, batch_size=batch_size, lr=lr,
-                         online_lr=online_lr, max_train_rows=max_train_rows)
+                         online_lr=online_lr, max_train_rows=max_train_rows,
+                         fusion=dict(fusion or {"click": 1.0, "long_view": 1.0, "gift": 1.0}),
+                         topk_negatives=topk_negatives)
         self.log: dict = {}
 
     # --- offline ---------------------------------------------------------------------------------------
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame, ctx: Context) -> None:
         p, dev = self.params, ctx.device
         labels = tuple(ctx.labels)
+        if ctx.task == "topk":
+            labels = ("click",)
+            train, valid = (query_rows(ctx.features, t, p["topk_negatives"], ctx.seed + i)
+                            for i, t in enumerate((train, valid)))
         gen = torch.Generator().manual_seed(ctx.seed)
         if p["max_train_rows"] is not None and len(train) > p["max_train_rows"]:
             keep = np.sort(torch.randperm(len(train), generator=gen)[: p["max_train_rows"]].numpy())
@@ -145,40 +153,39 @@ class MomentCross(Baseline):
         for group in self.opt.param_groups:
             group["lr"] = p["online_lr"]
         self.logged_id = None   # the serving log, made at the first prediction: a saved or copied fit is small
+        best_epoch = int(np.argmin(losses)) + 1
         # early-stopped: the valid loss stopped falling before the epoch budget ran out (the last epoch may be
         # the one that rose: the best one is kept)
         self.log = {"network": {"arch": p["arch"], "epochs": len(losses), "max_epochs": p["epochs"],
-                                "valid_loss": losses, "best_epoch": int(np.argmin(losses)) + 1,
-                                "early_stopped": int(np.argmin(losses)) + 1 < len(losses),
+                                "valid_loss": losses, "best_epoch": best_epoch,
+                                "early_stopped": best_epoch < len(losses),
                                 "train_rows": len(train), "towers": list(labels), "seconds_per_epoch": seconds,
-                                "train_samples_per_second": len(train) / max(np.mean(seconds), 1e-9)},
-                    "online": {"update_calls": 0, "rows": 0}}
+                                "train_samples_per_second": len(train) / max(np.mean(seconds), 1e-9)}}
 
     @staticmethod
     def _tensors(targets: dict[str, np.ndarray], dev: str) -> dict[str, torch.Tensor]:
         return {k: torch.as_tensor(v, dtype=torch.float32, device=dev) for k, v in targets.items()}
 
-    def _valid_loss(self, xv: Inputs, yv: dict[str, torch.Tensor], dev: str) -> float:
-        total = 0.0
+    def _chunks(self, x: Inputs, dev: str):
+        """The network's outputs over `x`, CHUNK rows at a time, without gradients: (rows, outputs) pairs."""
         with torch.no_grad():
-            for start in range(0, len(xv.sparse), CHUNK):
+            for start in range(0, len(x.sparse), CHUNK):
                 part = slice(start, start + CHUNK)
-                out = self.net(torch.as_tensor(xv.sparse[part], device=dev),
-                               torch.as_tensor(xv.dense[part], device=dev))
-                n = min(CHUNK, len(xv.sparse) - start)
-                total += float(total_loss(out, {k: v[part] for k, v in yv.items()})) * n
+                yield part, self.net(torch.as_tensor(x.sparse[part], device=dev),
+                                     torch.as_tensor(x.dense[part], device=dev))
+
+    def _valid_loss(self, xv: Inputs, yv: dict[str, torch.Tensor], dev: str) -> float:
+        total = sum(float(total_loss(out, {k: v[part] for k, v in yv.items()})) * len(xv.sparse[part])
+                    for part, out in self._chunks(xv, dev))
         return total / max(len(xv.sparse), 1)
 
     # --- serving ---------------------------------------------------------------------------------------
     def heads(self, x: Inputs, dev: str) -> dict[str, np.ndarray]:
         """Every tower's prediction: a probability, or a value in its own unit (seconds, gift value)."""
         parts: dict[str, list] = {t: [] for t in self.net.labels}
-        with torch.no_grad():
-            for start in range(0, len(x.sparse), CHUNK):
-                out = self.net(torch.as_tensor(x.sparse[start:start + CHUNK], device=dev),
-                               torch.as_tensor(x.dense[start:start + CHUNK], device=dev))
-                for t, v in out.items():
-                    parts[t].append((torch.expm1(v.clamp(0.0, 30.0)) if t in VALUES else torch.exp(v[0])).cpu().numpy())
+        for _, out in self._chunks(x, dev):
+            for t, v in out.items():
+                parts[t].append((torch.expm1(v.clamp(0.0, 30.0)) if t in VALUES else torch.exp(v[0])).cpu().numpy())
         return {t: np.concatenate(v).astype(np.float64) if v else np.empty(0) for t, v in parts.items()}
 
     def predict(self, test: pd.DataFrame, ctx: Context) -> np.ndarray | pd.DataFrame:
@@ -195,6 +202,14 @@ class MomentCross(Baseline):
         if ctx.task in ("multi_behavior", "shared"):
             return pd.DataFrame({label: out[label] for label in ctx.labels if label in out})
         return out[OUTPUT[ctx.task]]
+
+    def score_candidates(self, queries: pd.DataFrame, candidates: Candidates, ctx: Context) -> np.ndarray:
+        """topk: every live room's fused ranking score Π (1 + ŷ)^w over the weighted towers this fit has."""
+        q = candidates.query_index
+        x = read_inputs(ctx.features, queries["user_id"].to_numpy()[q], candidates.streamer_id, candidates.live_id,
+                        queries["ts"].to_numpy()[q], self.params["use_profiles"])
+        out = self.heads(x, ctx.device)
+        return fused_score(out, {k: w for k, w in self.params["fusion"].items() if k in out})
 
     # --- online (the streaming protocol) ---------------------------------------------------------------
     def _logged_inputs(self, revealed: pd.DataFrame, ctx: Context) -> Inputs:
@@ -224,8 +239,6 @@ class MomentCross(Baseline):
             self.opt.zero_grad()
             loss.backward()
             self.opt.step()
-        self.log["online"]["update_calls"] += 1
-        self.log["online"]["rows"] += len(revealed)
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.net.parameters())
