@@ -146,8 +146,12 @@ RECBOLE_TINY = {"epochs": 1, "stopping_step": 1, "embedding_size": 16, "train_ba
     ("baselines.multitask_mlp:MultiTaskMLP", ["ctr", "watch_time"], {"epochs": 1}),  # per task and shared
     ("tests.test_moment_cross:StaticPLE", ["ctr", "topk"], {"epochs": 1, "embedding_size": 8, "expert_units": [16],
                                                             "tower_units": [8]}),  # MomentCross: static and shared
+    ("tests.test_moment_cross:StaticPLE", ["ctr"], {"epochs": 1, "embedding_size": 8, "expert_units": [16],
+                                                    "tower_units": [8], "seq_length": 5, "search_pool": 12,
+                                                    "search_k": 4, "sequences": ["short", "long", "aidhard",
+                                                                                 "livelong", "mixed"]}),  # + Cross
 ], ids=["GlobalMean", "Popularity", "RepeatConsumption", "GradientBoosting", "ArtifactProbe", "Oracle", "DeepFM",
-        "Pop", "BPR", "MultiTaskMLP", "PLE"])
+        "Pop", "BPR", "MultiTaskMLP", "PLE", "PLE+Cross"])
 def test_the_default_baselines_pass_every_check(tiny_root, spec, tasks, params):
     """Every model of the default pipeline passes check: learned ones here with small budgets (the same code
     paths); with its params.yaml block on every task: `kuailive-bench check <name>`."""

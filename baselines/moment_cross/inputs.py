@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.types as pt
 
+from baselines.moment_cross.cross import SeqInputs, read_sequences
 from baselines.tabular import expanding_rates, repeat_features
 from benchmark.features.moment import moment_column
 from benchmark.features.store import time_features
@@ -24,15 +25,25 @@ MOMENT_BUCKETS = 16   # log2 buckets of a moment count: 0, 1, 2-3, 4-7, ... (the
 ID_FIELDS = ("user_id", "streamer_id", "live_type", "category")
 
 
+@dataclass(frozen=True)
+class CrossSpec:
+    """Which of Cross's sequences a model reads (none: the base alone), and how long."""
+
+    names: tuple[str, ...] = ()
+    length: int = 20     # short, aidhard, mixed: the latest events
+    pool: int = 50       # long, livelong: the latest events the search picks from
+
+
 @dataclass
 class Inputs:
-    """One batch of samples: sparse codes (n, fields) and dense features (n, d)."""
+    """One batch of samples: sparse codes (n, fields), dense features (n, d) and, with Cross, the sequences."""
 
     sparse: np.ndarray
     dense: np.ndarray
+    seq: SeqInputs | None = None
 
     def take(self, rows: np.ndarray) -> Inputs:
-        return Inputs(self.sparse[rows], self.dense[rows])
+        return Inputs(self.sparse[rows], self.dense[rows], None if self.seq is None else self.seq.take(rows))
 
 
 def _numeric_profile(table) -> list[np.ndarray]:
@@ -56,8 +67,8 @@ def field_sizes(view) -> list[int]:
 
 
 def read_inputs(view, users: np.ndarray, streamers: np.ndarray, live: np.ndarray, ts: np.ndarray,
-                use_profiles: bool) -> Inputs:
-    """The sparse codes and dense features of samples given as aligned arrays."""
+                use_profiles: bool, cross: CrossSpec = CrossSpec()) -> Inputs:
+    """The sparse codes, dense features and Cross's sequences of samples given as aligned arrays."""
     room = view.rooms(live)
     moment = view.moment(live, ts)
     counts = np.stack([np.asarray(moment[moment_column(q, w)], np.float64) for q in MOMENT_QUANTITIES
@@ -77,13 +88,14 @@ def read_inputs(view, users: np.ndarray, streamers: np.ndarray, live: np.ndarray
               pair["pair_log_watch"]]
     if use_profiles:
         dense += _numeric_profile(view.user_profile(users)) + _numeric_profile(view.streamer_profile(streamers))
-    return Inputs(sparse.astype(np.int64), np.stack(dense, axis=1).astype(np.float32))
+    seq = read_sequences(view, users, streamers, ts, cross.names, cross.length, cross.pool) if cross.names else None
+    return Inputs(sparse.astype(np.int64), np.stack(dense, axis=1).astype(np.float32), seq)
 
 
-def rows_inputs(view, rows, use_profiles: bool) -> Inputs:
+def rows_inputs(view, rows, use_profiles: bool, cross: CrossSpec = CrossSpec()) -> Inputs:
     """`read_inputs` of a table with user_id, streamer_id, live_id and ts."""
     return read_inputs(view, *(rows[c].to_numpy() for c in ("user_id", "streamer_id", "live_id", "ts")),
-                       use_profiles=use_profiles)
+                       use_profiles=use_profiles, cross=cross)
 
 
 def query_rows(view, queries: pd.DataFrame, negatives: int, seed: int) -> pd.DataFrame:

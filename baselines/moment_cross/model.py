@@ -10,8 +10,9 @@ import pandas as pd
 import torch
 from torch import nn
 
+from baselines.moment_cross.cross import SEQUENCES, Cross, read_sequences
 from baselines.moment_cross.experts import PLE, Bank, MMoE
-from baselines.moment_cross.inputs import Inputs, field_sizes, query_rows, read_inputs, rows_inputs
+from baselines.moment_cross.inputs import CrossSpec, Inputs, field_sizes, query_rows, read_inputs, rows_inputs
 from baselines.moment_cross.losses import (
     VALUES,
     fast_slow_targets,
@@ -28,14 +29,16 @@ CHUNK = 65_536     # rows per forward pass when predicting
 
 
 class MomentCrossNet(nn.Module):
-    """Embeddings of every field -> a multi-task module -> one tower per label.
+    """Embeddings of every field -> a multi-task module -> one tower per label; with Cross, each tower also
+    reads the sequences' attention outputs.
 
     A binary tower gives (log ŷ, log(1 - ŷ)); with `factorise`, a post-click tower predicts P(x | click) and
     ŷ = P(click) · P(x | click). A value tower gives log1p of the value."""
 
     def __init__(self, sizes: list[int], n_dense: int, mean: np.ndarray, std: np.ndarray, labels: tuple[str, ...],
                  arch: str, embedding_size: int, expert_units: list[int], tower_units: list[int], n_experts: int,
-                 n_shared: int, n_specific: int, levels: int, factorise: bool):
+                 n_shared: int, n_specific: int, levels: int, factorise: bool, sequences: tuple[str, ...] = (),
+                 attention_heads: int = 2, search_k: int = 20, temperature: float = 0.1):
         super().__init__()
         self.labels, self.factorise = labels, factorise and "click" in labels
         self.register_buffer("mean", torch.as_tensor(mean))
@@ -50,12 +53,29 @@ class MomentCrossNet(nn.Module):
             self.mtl = PLE(n_in, len(labels), n_shared, n_specific, expert_units, 1 if arch == "cgc" else levels)
         else:
             raise ValueError(f"arch must be mmoe, cgc or ple, got {arch!r}")
-        self.towers = Bank(len(labels), expert_units[-1], [*tower_units, 1], activate_last=False)
+        n_cross = embedding_size * len(sequences)
+        self.towers = Bank(len(labels), expert_units[-1] + n_cross, [*tower_units, 1], activate_last=False)
+        # the query: every live-side field of the sample (all but the user's id)
+        self.cross = Cross(sequences, embedding_size, embedding_size * (len(sizes) - 1), attention_heads, search_k,
+                           temperature) if sequences else None
 
-    def forward(self, sparse: torch.Tensor, dense: torch.Tensor) -> dict:
-        emb = self.embedding(sparse + self.offsets).flatten(1)
-        x = torch.cat([emb, self.dense((dense - self.mean) / self.std)], dim=1)
-        z = dict(zip(self.labels, self.towers(self.mtl(x)).squeeze(2), strict=True))
+    def forward(self, sparse: torch.Tensor, dense: torch.Tensor, seq: dict | None = None) -> dict:
+        return self.outputs(sparse, dense, seq)[0]
+
+    def outputs(self, sparse: torch.Tensor, dense: torch.Tensor, seq: dict | None = None, align: bool = False
+                ) -> tuple[dict, torch.Tensor]:
+        """The towers' outputs and, with `align` (training), Cross's alignment loss (else 0)."""
+        fields = self.embedding(sparse + self.offsets)
+        x = torch.cat([fields.flatten(1), self.dense((dense - self.mean) / self.std)], dim=1)
+        towers_in = self.mtl(x)
+        align_loss = x.new_zeros(())
+        if self.cross is not None:
+            def streamer(codes: torch.Tensor) -> torch.Tensor:
+                return self.embedding(codes + self.offsets[1])   # the candidate's own streamer embedding table
+
+            found, align_loss = self.cross(streamer, fields[:, 1], fields[:, 1:].flatten(1), seq, align)
+            towers_in = torch.cat([towers_in, found.unsqueeze(0).expand(len(self.labels), *found.shape)], dim=2)
+        z = dict(zip(self.labels, self.towers(towers_in).squeeze(2), strict=True))
         out: dict = {}
         for t in self.labels:
             if t in VALUES:
@@ -65,7 +85,7 @@ class MomentCrossNet(nn.Module):
                 out[t] = (log_p, torch.log(-torch.expm1(log_p.clamp(max=-1e-7))))
             else:
                 out[t] = (nn.functional.logsigmoid(z[t]), nn.functional.logsigmoid(-z[t]))
-        return out
+        return out, align_loss
 
 
 def fused_score(scores: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
@@ -101,14 +121,25 @@ class MomentCross(Baseline):
                  expert_units: list[int] | None = None, tower_units: list[int] | None = None, n_experts: int = 4,
                  n_shared: int = 2, n_specific: int = 1, factorise: bool = False, use_profiles: bool = True,
                  epochs: int = 3, batch_size: int = 2048, lr: float = 0.001, online_lr: float = 0.00001,
-                 max_train_rows: int | None = None, fusion: dict[str, float] | None = None, topk_negatives: int = 20):
+                 max_train_rows: int | None = None, fusion: dict[str, float] | None = None, topk_negatives: int = 20,
+                 sequences: list[str] | None = None, seq_length: int = 20, search_pool: int = 50, search_k: int = 20,
+                 attention_heads: int = 2, temperature: float = 0.1, align_weight: float = 0.1):
+        unknown = sorted(set(sequences or ()) - set(SEQUENCES))
+        if unknown:
+            raise ValueError(f"sequences: unknown {unknown}; Cross's sequences are {', '.join(SEQUENCES)}")
+        if embedding_size % attention_heads:
+            raise ValueError(f"embedding_size {embedding_size} must be a multiple of attention_heads {attention_heads}")
         super().__init__(arch=arch, levels=levels, embedding_size=embedding_size,
                          expert_units=list(expert_units or [64]), tower_units=list(tower_units or [32]),
                          n_experts=n_experts, n_shared=n_shared, n_specific=n_specific, factorise=factorise,
                          use_profiles=use_profiles, epochs=epochs, batch_size=batch_size, lr=lr,
                          online_lr=online_lr, max_train_rows=max_train_rows,
                          fusion=dict(fusion or {"click": 1.0, "long_view": 1.0, "gift": 1.0}),
-                         topk_negatives=topk_negatives)
+                         topk_negatives=topk_negatives,
+                         sequences=[s for s in SEQUENCES if s in (sequences or ())], seq_length=seq_length,
+                         search_pool=search_pool, search_k=search_k, attention_heads=attention_heads,
+                         temperature=temperature, align_weight=align_weight)
+        self.cross = CrossSpec(tuple(self.params["sequences"]), seq_length, search_pool)
         self.log: dict = {}
 
     # --- offline ---------------------------------------------------------------------------------------
@@ -123,12 +154,13 @@ class MomentCross(Baseline):
         if p["max_train_rows"] is not None and len(train) > p["max_train_rows"]:
             keep = np.sort(torch.randperm(len(train), generator=gen)[: p["max_train_rows"]].numpy())
             train = train.iloc[keep].reset_index(drop=True)
-        x = rows_inputs(ctx.features, train, p["use_profiles"])
-        xv = rows_inputs(ctx.features, valid, p["use_profiles"])
+        x = rows_inputs(ctx.features, train, p["use_profiles"], self.cross)
+        xv = rows_inputs(ctx.features, valid, p["use_profiles"], self.cross)
         self.net = MomentCrossNet(field_sizes(ctx.features), x.dense.shape[1], x.dense.mean(0),
                                   x.dense.std(0) + 1e-6, labels, p["arch"], p["embedding_size"], p["expert_units"],
                                   p["tower_units"], p["n_experts"], p["n_shared"], p["n_specific"], p["levels"],
-                                  p["factorise"]).to(dev)
+                                  p["factorise"], self.cross.names, p["attention_heads"], p["search_k"],
+                                  p["temperature"]).to(dev)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=p["lr"], foreach=True)
         y, yv = (self._tensors(offline_targets(t, labels), dev) for t in (train, valid))
         sx, dx = torch.as_tensor(x.sparse, device=dev), torch.as_tensor(x.dense, device=dev)
@@ -136,8 +168,9 @@ class MomentCross(Baseline):
         for _ in range(p["epochs"]):
             t0 = time.perf_counter()
             for batch in torch.randperm(len(train), generator=gen).split(p["batch_size"]):
+                seq = x.seq.tensors(batch.numpy(), dev) if x.seq is not None else None
                 batch = batch.to(dev)
-                loss = total_loss(self.net(sx[batch], dx[batch]), {k: v[batch] for k, v in y.items()})
+                loss = self._loss(sx[batch], dx[batch], seq, {k: v[batch] for k, v in y.items()})
                 self.opt.zero_grad()
                 loss.backward()
                 self.opt.step()
@@ -162,35 +195,52 @@ class MomentCross(Baseline):
                                 "train_rows": len(train), "towers": list(labels), "seconds_per_epoch": seconds,
                                 "train_samples_per_second": len(train) / max(np.mean(seconds), 1e-9)}}
 
+    def _loss(self, sparse: torch.Tensor, dense: torch.Tensor, seq: dict | None, targets: dict[str, torch.Tensor],
+              slow: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """The training loss: the towers' losses, plus Cross's alignment loss weighted by `align_weight`."""
+        out, align = self.net.outputs(sparse, dense, seq, align=True)
+        loss = total_loss(out, targets, slow)
+        return loss if self.net.cross is None else loss + self.params["align_weight"] * align
+
     @staticmethod
     def _tensors(targets: dict[str, np.ndarray], dev: str) -> dict[str, torch.Tensor]:
         return {k: torch.as_tensor(v, dtype=torch.float32, device=dev) for k, v in targets.items()}
 
+    @staticmethod
+    def _batch(x: Inputs, rows, dev: str) -> tuple[torch.Tensor, torch.Tensor, dict | None]:
+        """Rows of `x` (a slice or an index) as tensors: sparse, dense and the sequences (None without Cross)."""
+        return (torch.as_tensor(x.sparse[rows], device=dev), torch.as_tensor(x.dense[rows], device=dev),
+                x.seq.tensors(rows, dev) if x.seq is not None else None)
+
     def _chunks(self, x: Inputs, dev: str):
-        """The network's outputs over `x`, CHUNK rows at a time, without gradients: (rows, outputs) pairs."""
-        with torch.no_grad():
-            for start in range(0, len(x.sparse), CHUNK):
-                part = slice(start, start + CHUNK)
-                yield part, self.net(torch.as_tensor(x.sparse[part], device=dev),
-                                     torch.as_tensor(x.dense[part], device=dev))
+        """`x` CHUNK rows at a time: (rows, sparse, dense, sequences or None)."""
+        for start in range(0, len(x.sparse), CHUNK):
+            part = slice(start, start + CHUNK)
+            yield (part, *self._batch(x, part, dev))
 
     def _valid_loss(self, xv: Inputs, yv: dict[str, torch.Tensor], dev: str) -> float:
-        total = sum(float(total_loss(out, {k: v[part] for k, v in yv.items()})) * len(xv.sparse[part])
-                    for part, out in self._chunks(xv, dev))
+        """The towers' loss on valid (early stopping; Cross's alignment is a training aid, not scored)."""
+        total = 0.0
+        with torch.no_grad():
+            for part, sparse, dense, seq in self._chunks(xv, dev):
+                loss = total_loss(self.net(sparse, dense, seq), {k: v[part] for k, v in yv.items()})
+                total += float(loss) * len(sparse)
         return total / max(len(xv.sparse), 1)
 
     # --- serving ---------------------------------------------------------------------------------------
     def heads(self, x: Inputs, dev: str) -> dict[str, np.ndarray]:
         """Every tower's prediction: a probability, or a value in its own unit (seconds, gift value)."""
         parts: dict[str, list] = {t: [] for t in self.net.labels}
-        for _, out in self._chunks(x, dev):
+        with torch.no_grad():
+            outs = [self.net(sparse, dense, seq) for _, sparse, dense, seq in self._chunks(x, dev)]
+        for out in outs:
             for t, v in out.items():
                 parts[t].append((torch.expm1(v.clamp(0.0, 30.0)) if t in VALUES else torch.exp(v[0])).cpu().numpy())
         return {t: np.concatenate(v).astype(np.float64) if v else np.empty(0) for t, v in parts.items()}
 
     def predict(self, test: pd.DataFrame, ctx: Context) -> np.ndarray | pd.DataFrame:
         """The task's tower(s); for multi_behavior, or "shared" when another model loads this fit, a DataFrame."""
-        x = rows_inputs(ctx.features, test, self.params["use_profiles"])
+        x = rows_inputs(ctx.features, test, self.params["use_profiles"], self.cross)
         sid = test["sample_id"].to_numpy()
         if self.logged_id is None:
             self.logged_id = np.full(LOGGED, -1, np.int64)
@@ -207,14 +257,16 @@ class MomentCross(Baseline):
         """topk: every live room's fused ranking score Π (1 + ŷ)^w over the weighted towers this fit has."""
         q = candidates.query_index
         x = read_inputs(ctx.features, queries["user_id"].to_numpy()[q], candidates.streamer_id, candidates.live_id,
-                        queries["ts"].to_numpy()[q], self.params["use_profiles"])
+                        queries["ts"].to_numpy()[q], self.params["use_profiles"], self.cross)
         out = self.heads(x, ctx.device)
         return fused_score(out, {k: w for k, w in self.params["fusion"].items() if k in out})
 
     # --- online (the streaming protocol) ---------------------------------------------------------------
     def _logged_inputs(self, revealed: pd.DataFrame, ctx: Context) -> Inputs:
+        """The revealed rows' inputs: from the serving log where this replay scored them, else read now (the
+        sequences are always read now: the log keeps the per-row fields only)."""
         if self.logged_id is None:
-            return rows_inputs(ctx.features, revealed, self.params["use_profiles"])
+            return rows_inputs(ctx.features, revealed, self.params["use_profiles"], self.cross)
         sid = revealed["sample_id"].to_numpy()
         slot = sid % LOGGED
         x = Inputs(self.logged_sparse[slot].copy(), self.logged_dense[slot].copy())
@@ -222,6 +274,9 @@ class MomentCross(Baseline):
         if missing.any():   # never scored by this task's replay (watch_time scores clicks only): read it now
             fresh = rows_inputs(ctx.features, revealed[missing], self.params["use_profiles"])
             x.sparse[missing], x.dense[missing] = fresh.sparse, fresh.dense
+        if self.cross.names:
+            x.seq = read_sequences(ctx.features, *(revealed[c].to_numpy() for c in ("user_id", "streamer_id", "ts")),
+                                   self.cross.names, self.cross.length, self.cross.pool)
         return x
 
     def update(self, revealed: pd.DataFrame, ctx: Context) -> None:
@@ -233,8 +288,7 @@ class MomentCross(Baseline):
             targets, missed = fast_slow_targets(revealed, labels)
             slow = {k: torch.as_tensor(v, device=ctx.device) for k, v in missed.items()}
         x = self._logged_inputs(revealed, ctx)
-        out = self.net(torch.as_tensor(x.sparse, device=ctx.device), torch.as_tensor(x.dense, device=ctx.device))
-        loss = total_loss(out, self._tensors(targets, ctx.device), slow)
+        loss = self._loss(*self._batch(x, slice(None), ctx.device), self._tensors(targets, ctx.device), slow)
         if loss.requires_grad:
             self.opt.zero_grad()
             loss.backward()

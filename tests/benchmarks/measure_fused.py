@@ -41,14 +41,15 @@ def main() -> None:
     spec = params.models["PLE"]
     weightings = {f"params {dict(spec.params)['fusion']}": dict(spec.params)["fusion"], **WEIGHTINGS}
     task = get_task("topk")
-    test = load_split(Path(a.data_root) / "tasks" / dataset / "topk", "test")
+    data, runs = Path(a.data_root).resolve(), Path(a.runs_root).resolve()   # the sandbox changes directory
+    test = load_split(data / "tasks" / dataset / "topk", "test")
     table: dict[str, list[dict]] = {}
     for seed in a.seeds:
         with sandbox() as work:
-            _, ctx, store, periods = open_model(dataset, spec, seed, Path(a.data_root), work, params.threads, True,
+            _, ctx, store, periods = open_model(dataset, spec, seed, data, work, params.threads, True,
                                                 run_record(dataset, "topk", seed, params.threads))
             ctx = replace(ctx, task="topk", labels=task.labels, kind=task.kind)
-            model = load_fit(fit_folder(Path(a.runs_root), dataset, "PLE", seed), ctx, store, False)
+            model = load_fit(fit_folder(runs, dataset, "PLE", seed), ctx, store, False)
             for name, weights in weightings.items():
                 model.params["fusion"] = weights
                 ranks, _, _ = rank_queries(model, test, store, ctx, periods)
