@@ -56,7 +56,11 @@ def read_sequences(view, users: np.ndarray, streamers: np.ndarray, ts: np.ndarra
     at = at.reshape(-1)
     wanted = {"short": ("click",), "long": ("click",), "livelong": ENGAGEMENT, "mixed": MIXED}
     out = SeqInputs({}, {}, {})
-    for name in names:
+    for name in sorted(names, key=lambda n: n != "long"):   # long first: short is its newest `length` clicks
+        if name == "short" and "long" in out.streamer and pool >= length:
+            for store in (out.streamer, out.kind, out.gap):
+                store[name] = store["long"][:, -length:]
+            continue
         size = pool if name in SEARCHED else length
         if name == "aidhard":   # depends on the candidate: one query per sample
             seq = view.sequences(users, ts, max_len=size, kinds=("click",), streamer_ids=streamers)
