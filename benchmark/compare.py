@@ -345,10 +345,8 @@ def significance_stage(params: Params | Mapping, runs_root: Path, data_root: Pat
     ablations: list[dict] = []
     for task, plan in params.tasks.items():
         log(quiet, f"significance: {dataset}/{task}: {len(plan.rows)} rows vs {plan.reference}")
-        settings = dict(data_root=Path(data_root), n_resamples=sig.n_resamples,
-                        n_cluster_resamples=sig.n_cluster_resamples, seed=sig.seed, seeds=params.seeds,
-                        quiet=quiet, n_bootstrap_recompute=sig.n_bootstrap_recompute, alpha=sig.alpha,
-                        shared=plan.shared)
+        settings = dict(data_root=Path(data_root), seeds=params.seeds, quiet=quiet, shared=plan.shared,
+                        **asdict(sig))   # its fields are compare_runs' test settings, by name
         comparisons += compare_runs(Path(runs_root), dataset, task, list(plan.rows), plan.reference,
                                     unranked=params.leaderboard.unranked, **settings)
         blind = ablation_rows(plan.rows, oracle)

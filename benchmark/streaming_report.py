@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ def report(params: Params | Mapping, runs_root: Path = Path("runs"), data_root: 
     """(cost rows, comparison rows) for every streaming model of params' tasks: its static row and each
     streaming row; each streaming row paired with its static row."""
     params = as_params(params)
-    ds, sig = params.dataset.name, params.significance
+    ds = params.dataset.name
     costs, comparisons = [], []
     for task, plan in params.tasks.items():
         streaming = {m: params.models[m].rows for m in plan.models if m in params.models and params.models[m].streams}
@@ -46,10 +47,8 @@ def report(params: Params | Mapping, runs_root: Path = Path("runs"), data_root: 
                 costs.append([task, row, len(recs), _mean(recs, "train_seconds"), _mean(recs, "predict_seconds"),
                               *(_mean(recs, k, "replay") for k in ("update_calls", "revealed_rows", "update_seconds",
                                                                    "revealed_rows_per_second"))])
-            comparisons += compare_runs(runs_root, ds, task, list(rows[1:]), model, data_root, sig.n_resamples,
-                                        sig.n_cluster_resamples, sig.seed, seeds=params.seeds, quiet=True,
-                                        n_bootstrap_recompute=sig.n_bootstrap_recompute, alpha=sig.alpha,
-                                        shared=shared)
+            comparisons += compare_runs(runs_root, ds, task, list(rows[1:]), model, data_root, seeds=params.seeds,
+                                        quiet=True, shared=shared, **asdict(params.significance))
     rows = [[c["task"], c["model"], split_row(c["model"])[0], c["metric"], c.get("model_value"),
              c.get("reference_value"), c.get("diff"), f"[{c['ci_low']:+.5f}, {c['ci_high']:+.5f}]", c["pvalue"],
              c["holm_p"]] for c in finalize(comparisons) if c["status"] == "ok"]

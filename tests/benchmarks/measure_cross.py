@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 from types import MappingProxyType
 
@@ -45,12 +46,9 @@ def fit(params, name: str, seeds: list[int], streams: tuple[str, ...], data: Pat
 
 
 def tests(params, data: Path, runs: Path, task: str, models: list[str], reference: str, seeds: list[int]) -> list:
-    sig = params.significance
     found = [m for m in models if run_dirs(runs, params.dataset.name, task, m, seeds, SHARED)]
-    return [c for c in finalize(compare_runs(runs, params.dataset.name, task, found, reference, data, sig.n_resamples,
-                                             sig.n_cluster_resamples, sig.seed, seeds=seeds, quiet=True,
-                                             n_bootstrap_recompute=sig.n_bootstrap_recompute, alpha=sig.alpha,
-                                             shared=SHARED))
+    return [c for c in finalize(compare_runs(runs, params.dataset.name, task, found, reference, data, seeds=seeds,
+                                             quiet=True, shared=SHARED, **asdict(params.significance)))
             if c.get("metric") == get_task(task).primary and c["status"] == "ok"]
 
 

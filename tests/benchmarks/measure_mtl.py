@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from pathlib import Path
 from types import MappingProxyType
 
@@ -51,11 +52,8 @@ def main() -> None:
         plan = params.tasks[task]
         models = [m for m in (*BASES, *OTHERS) if m != plan.reference and
                   run_dirs(runs, ds, task, m, params.seeds, shared)]
-        sig = params.significance
-        comps = finalize(compare_runs(runs, ds, task, models, plan.reference, data, sig.n_resamples,
-                                      sig.n_cluster_resamples, sig.seed, seeds=params.seeds, quiet=True,
-                                      n_bootstrap_recompute=sig.n_bootstrap_recompute, alpha=sig.alpha,
-                                      shared=shared))
+        comps = finalize(compare_runs(runs, ds, task, models, plan.reference, data, seeds=params.seeds, quiet=True,
+                                      shared=shared, **asdict(params.significance)))
         for c in comps:
             if c.get("metric") != primary or c["status"] != "ok":
                 continue
