@@ -332,10 +332,10 @@ def significance_stage(params: Params | Mapping, runs_root: Path, data_root: Pat
     """`kuailive-bench significance`: compare every task's models with its reference, correct, write `out`.
 
     Reads params `dataset`, `seeds`, `tasks.<task>.{models, reference}`, `significance.{n_resamples,
-    n_cluster_resamples, seed, alpha}` and `leaderboard.{unranked, oracle}`; writes {dataset, settings,
-    comparisons, ablations} to `out` atomically and returns it. `ablations` tests each of the Oracle's
-    ablation rows against the Oracle itself (what a mechanism is worth, with its interval); they are
-    reference rows, outside every multiple-testing family.
+    n_cluster_resamples, seed, alpha}` and `leaderboard.{unranked, oracle}` (unranked with the few-seed rows
+    of `shared.<model>.seeds`); writes {dataset, settings, comparisons, ablations} to `out` atomically and
+    returns it. `ablations` tests each of the Oracle's ablation rows against the Oracle itself (what a
+    mechanism is worth, with its interval); they are reference rows, outside every multiple-testing family.
     """
     params = as_params(params)
     dataset = params.dataset.name
@@ -348,7 +348,7 @@ def significance_stage(params: Params | Mapping, runs_root: Path, data_root: Pat
         settings = dict(data_root=Path(data_root), seeds=params.seeds, quiet=quiet, shared=plan.shared,
                         **asdict(sig))   # its fields are compare_runs' test settings, by name
         comparisons += compare_runs(Path(runs_root), dataset, task, list(plan.rows), plan.reference,
-                                    unranked=params.leaderboard.unranked, **settings)
+                                    unranked=params.unranked_rows, **settings)
         blind = ablation_rows(plan.rows, oracle)
         if blind and oracle in plan.rows:
             log(quiet, f"significance: {dataset}/{task}: {len(blind)} ablations vs {oracle}")

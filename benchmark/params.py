@@ -159,6 +159,7 @@ class SharedFit:
     tasks: tuple[str, ...]
     input: str | None = None
     streams: tuple[str, ...] = ()  # `shared.<model>.stream`: the streams its one fit is also replayed under
+    seeds: tuple[int, ...] | None = None  # `shared.<model>.seeds`: fewer than the board's (an ablation); None: all
 
     @property
     def rows(self) -> tuple[str, ...]:
@@ -193,6 +194,18 @@ class Params:
     shared: Mapping[str, SharedFit] = field(default_factory=lambda: MappingProxyType({}))
     significance: SignificanceParams = SignificanceParams()
     leaderboard: LeaderboardParams = LeaderboardParams()
+
+    @property
+    def few_seed_rows(self) -> tuple[str, ...]:
+        """The rows of shared fits given fewer seeds than the board's (`shared.<model>.seeds`, ablations)."""
+        return tuple(r for fit in self.shared.values() if fit.seeds is not None and len(fit.seeds) < len(self.seeds)
+                     for r in fit.rows)
+
+    @property
+    def unranked_rows(self) -> tuple[str, ...]:
+        """Rows params keep off the ranking: `leaderboard.unranked`, and the few-seed rows, whose interval
+        cannot count their own variance between seeds (so their marks would claim more than was measured)."""
+        return tuple(dict.fromkeys([*self.leaderboard.unranked, *self.few_seed_rows]))
 
 
 def _block(raw: Mapping, key: str) -> Mapping:
@@ -256,8 +269,10 @@ def parse_models(raw: Mapping) -> dict[str, ModelSpec]:
     return out
 
 
-def parse_shared(raw: Mapping, models: Mapping[str, ModelSpec]) -> dict[str, SharedFit]:
-    """The `shared` and `shared_with_input` blocks: model -> {tasks: [...]} (and input: <shared model>)."""
+def parse_shared(raw: Mapping, models: Mapping[str, ModelSpec], seeds: tuple[int, ...] = (0,)
+                 ) -> dict[str, SharedFit]:
+    """The `shared` and `shared_with_input` blocks: model -> {tasks: [...]} (and input: <shared model>, and
+    seeds: a subset of the board's `seeds`)."""
     from benchmark.tasks import get_task  # here: benchmark.tasks imports this module
 
     out: dict[str, SharedFit] = {}
@@ -265,9 +280,9 @@ def parse_shared(raw: Mapping, models: Mapping[str, ModelSpec]) -> dict[str, Sha
         for name, block in _block(raw, block_name).items():
             where = f"params.yaml: {block_name}.{name}"
             need = {"tasks", "input"} if block_name == "shared_with_input" else {"tasks"}
-            if not isinstance(block, Mapping) or not need <= set(block) <= need | {"stream"}:
-                raise BenchmarkError(f"{where} must be {{{', '.join(sorted(need))}}}, with an optional stream "
-                                     "(docs/shared-fits.md)")
+            if not isinstance(block, Mapping) or not need <= set(block) <= need | {"stream", "seeds"}:
+                raise BenchmarkError(f"{where} must be {{{', '.join(sorted(need))}}}, with an optional stream and "
+                                     "seeds (docs/shared-fits.md)")
             if name in out:
                 raise BenchmarkError(f"{where}: {name} is under both shared and shared_with_input")
             if name not in models:
@@ -285,8 +300,9 @@ def parse_shared(raw: Mapping, models: Mapping[str, ModelSpec]) -> dict[str, Sha
                     get_task(str(task))
                 except BenchmarkError as e:
                     raise BenchmarkError(f"{where}.tasks: {e}") from None
+            own_seeds = _fit_seeds(f"{where}.seeds", block["seeds"], seeds) if "seeds" in block else None
             out[str(name)] = SharedFit(str(name), tuple(dict.fromkeys(str(t) for t in tasks)),
-                                       None if block_name == "shared" else str(block["input"]), streams)
+                                       None if block_name == "shared" else str(block["input"]), streams, own_seeds)
     for fit in out.values():
         if fit.input is not None and (fit.input not in out or fit.input == fit.model):
             raise BenchmarkError(f"params.yaml: shared_with_input.{fit.model}.input = {fit.input!r} must name "
@@ -299,6 +315,19 @@ def parse_shared(raw: Mapping, models: Mapping[str, ModelSpec]) -> dict[str, Sha
             chain.append(at)
             at = out[at].input
     return out
+
+
+def _fit_seeds(where: str, value: Any, board: tuple[int, ...]) -> tuple[int, ...]:
+    """`shared.<model>.seeds`: a non-empty subset of the board's seeds (a row never adds seeds the other rows
+    lack: its comparisons pair seeds with the reference's)."""
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(s, int) and not isinstance(s, bool) for s in value)):
+        raise BenchmarkError(f"{where} must be a non-empty list of integer seeds, got {value!r}")
+    extra = [s for s in value if s not in board]
+    if extra:
+        raise BenchmarkError(f"{where} = {value}: seed {extra[0]} is not one of the board's seeds "
+                             f"({', '.join(map(str, board))}); a shared fit runs a subset of them")
+    return tuple(dict.fromkeys(value))
 
 
 def _streams(name: str, block: Mapping) -> tuple[str, ...]:
@@ -370,15 +399,16 @@ def parse_params(raw: Mapping) -> Params:
     seeds = raw.get("seeds", Params.seeds)
     if not isinstance(seeds, (list, tuple)) or not seeds:
         raise BenchmarkError(f"params.yaml: seeds must be a non-empty list of integers, got {seeds!r}")
+    seeds = tuple(int(s) for s in seeds)
     models = parse_models(raw)
-    shared = parse_shared(raw, models)
+    shared = parse_shared(raw, models, seeds)
     return Params(
         dataset=parse_dataset(str(raw.get("dataset", DEFAULT_DATASET))),
         kuailive=_typed(RealData, _block(_block(raw, "data"), "kuailive"), "data.kuailive"),
         split=_typed(SplitParams, _block(raw, "split"), "split"),
         features=_typed(FeatureParams, _block(raw, "features"), "features"),
         queries=_typed(QueryParams, _block(raw, "queries"), "queries"),
-        seeds=tuple(int(s) for s in seeds),
+        seeds=seeds,
         threads=int(raw.get("threads", Params.threads)),
         models=MappingProxyType(models),
         tasks=MappingProxyType(_tasks(raw, models, shared)),

@@ -129,6 +129,22 @@ def test_main_table_ranks_marks_and_failures(board):
     assert "never ranked" in readme and "Oracle" in readme
 
 
+def test_a_few_seed_row_is_unranked_unmarked_and_says_its_seeds(results, tmp_path):
+    """A row run with fewer seeds than the board's (`shared.<model>.seeds`): unranked (the significance stage
+    leaves it out of the families, so no Holm p and no mark), its seeds cell and the reference-row text say so."""
+    changed = copy.deepcopy(results)
+    changed["runs"] = [r for r in changed["runs"] if not (r["model"] == "Same" and r["seed"] != 0)]
+    changed["row_seeds"], changed["reference_rows"] = {"Same": [0]}, [*changed["reference_rows"], "Same"]
+    for c in changed["comparisons"]:
+        if c["model"] == "Same":
+            c.update(ranked=False, holm_p=None, bh_q=None)
+    render(changed, tmp_path)
+    row = _row((tmp_path / "ctr.md").read_text(), "Same")
+    assert row[0] == "ref" and row[2] == "1/1 (seed 0 only)"
+    assert not {"▲", "▼", "·"} & set(row)
+    assert "Same ran with fewer seeds than the board's" in (tmp_path / "README.md").read_text()
+
+
 def _ctr_run(results: dict, model: str, seed: int) -> dict:
     return next(r for r in results["runs"]
                 if r["task"] == "ctr" and r["model"] == model and r["seed"] == seed)

@@ -44,10 +44,11 @@ def _run_record(dataset: str, task: str, model: str, seed: int, folder: Path) ->
 
 
 def reference_rows(params: Params, runs: list[dict]) -> list[str]:
-    """Rows shown but never ranked: params' `leaderboard.unranked` plus every model whose runs declare
-    uses_oracle (that declaration alone makes a reference row; params cannot undo it)."""
+    """Rows shown but never ranked: params' `leaderboard.unranked` and few-seed rows (`Params.unranked_rows`)
+    plus every model whose runs declare uses_oracle (that declaration alone makes a reference row; params
+    cannot undo it)."""
     declared = [r["model"] for r in runs if r.get("uses_oracle")]
-    unranked = params.leaderboard.unranked
+    unranked = params.unranked_rows
     listed = [r for plan in params.tasks.values() for r in plan.rows if listed_unranked(r, unranked)]
     return list(dict.fromkeys([*unranked, *listed, *declared]))
 
@@ -182,6 +183,8 @@ def collect_results(runs_root: Path, dataset: str, params: Params | Mapping, dat
         "seeds": list(params.seeds),
         "references": {task: spec.reference for task, spec in plan.items()},
         "reference_rows": reference_rows(params, runs),
+        "row_seeds": {r: list(fit.seeds) for fit in params.shared.values() for r in fit.rows
+                      if r in params.few_seed_rows},   # the rows run with fewer seeds than the board's
         "oracle": params.leaderboard.oracle,
         "significance": {**asdict(params.significance), **(sig.get("settings") or {})},
         "tasks": tasks,

@@ -120,7 +120,9 @@ def _main_table(v: _TaskView) -> str:
         rps = v.mean(m, "predict_rows_per_second")
         train = v.mean(m, "train_seconds")
         valid = _mean([(r.get("valid_metrics") or {}).get(v.primary) for r in v.ok[m]])
-        rows.append([v.ranks[m], m, f"{n_ok}/{n_all}", primary,
+        few = v.results.get("row_seeds", {}).get(m)
+        only = f" (seed{'s' * (len(few) > 1)} {', '.join(map(str, few))} only)" if few else ""
+        rows.append([v.ranks[m], m, f"{n_ok}/{n_all}{only}", primary,
                      *[_num(_mean(v.values(m, o))) for o in others],
                      delta, holm_p, mark, _num(valid), budget(v.ok[m])[0],
                      DASH if n_params is None else f"{int(n_params):,}",
@@ -336,6 +338,11 @@ def _reference_rows_text(results: dict) -> str:
         known[m] = (f"is the {oracle} with the {m[len(oracle) + 1:-len('blind')]} mechanism hidden (its gap to "
                     f"the {oracle} sizes what a model can gain from it)")
     said = [f"{m} {known[m]}" for m in rows if m in known]
+    few = results.get("row_seeds", {})
+    if few:
+        said.append(f"{', '.join(few)} ran with fewer seeds than the board's (`shared.<model>.seeds`, ablations): "
+                    "their interval counts the users and the reference's seeds but not their own variance between "
+                    "seeds, so they get no mark")
     return (f"Reference rows: {', '.join(rows)}. " + ("; ".join(said) + ". " if said else "")
             + "They are shown for scale and never ranked.")
 
