@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow.types as pt
 
 from benchmark.features.moment import moment_column
 
 SMOOTH = 20.0  # pseudo-exposures pulling a sparse streamer's rates towards the global rate
 
 TIME_COLUMNS = ["hour", "dow", "peak", "room_age_s"]
+MOMENT_QUANTITIES = ("entries", "comments", "likes", "gifts", "gift_value")   # a room's moment context
 
 
 def _rate(num: np.ndarray, den: np.ndarray, prior: np.ndarray, strength: float = SMOOTH) -> np.ndarray:
@@ -83,3 +85,16 @@ def pa_is_numeric(t) -> bool:
     import pyarrow.types as pt
 
     return pt.is_integer(t) or pt.is_floating(t)
+
+
+def numeric_profile(table) -> list[np.ndarray]:
+    """The profile's numeric codes and counts, signed log1p (the counts are heavy-tailed), 0 when unknown."""
+    known = table["known"].to_numpy(zero_copy_only=False)
+    out = []
+    for name in table.column_names:
+        field = table.schema.field(name)
+        if name in ("user_id", "streamer_id", "known") or not (pt.is_integer(field.type) or pt.is_floating(field.type)):
+            continue
+        x = np.nan_to_num(table[name].to_numpy(zero_copy_only=False).astype(np.float64), nan=0.0)
+        out.append(np.where(known, np.sign(x) * np.log1p(np.abs(x)), 0.0))
+    return out

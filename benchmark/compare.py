@@ -333,7 +333,7 @@ def significance_stage(params: Params | Mapping, runs_root: Path, data_root: Pat
 
     Reads params `dataset`, `seeds`, `tasks.<task>.{models, reference}`, `significance.{n_resamples,
     n_cluster_resamples, seed, alpha}` and `leaderboard.{unranked, oracle}` (unranked with the few-seed rows
-    of `shared.<model>.seeds`); writes {dataset, settings, comparisons, ablations} to `out` atomically and
+    of `models.<name>.seeds`); writes {dataset, settings, comparisons, ablations} to `out` atomically and
     returns it. `ablations` tests each of the Oracle's ablation rows against the Oracle itself (what a
     mechanism is worth, with its interval); they are reference rows, outside every multiple-testing family.
     """

@@ -137,6 +137,7 @@ class ModelSpec:
     params: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     streams: tuple[str, ...] = ()  # empty: static only
     device: str = "auto"  # auto | cpu | cuda
+    seeds: tuple[int, ...] | None = None  # `models.<name>.seeds`: a subset of the board's (ablations); None: all
 
     @property
     def rows(self) -> tuple[str, ...]:
@@ -159,7 +160,6 @@ class SharedFit:
     tasks: tuple[str, ...]
     input: str | None = None
     streams: tuple[str, ...] = ()  # `shared.<model>.stream`: the streams its one fit is also replayed under
-    seeds: tuple[int, ...] | None = None  # `shared.<model>.seeds`: fewer than the board's (an ablation); None: all
 
     @property
     def rows(self) -> tuple[str, ...]:
@@ -197,9 +197,11 @@ class Params:
 
     @property
     def few_seed_rows(self) -> tuple[str, ...]:
-        """The rows of shared fits given fewer seeds than the board's (`shared.<model>.seeds`, ablations)."""
-        return tuple(r for fit in self.shared.values() if fit.seeds is not None and len(fit.seeds) < len(self.seeds)
-                     for r in fit.rows)
+        """The rows of models given fewer seeds than the board's (`models.<name>.seeds`, ablations), each listed
+        model's static and streaming rows (a shared fit's from its shared block)."""
+        few = {m.name for m in self.models.values() if m.seeds is not None and len(m.seeds) < len(self.seeds)}
+        rows = [r for plan in self.tasks.values() for r in plan.rows]
+        return tuple(dict.fromkeys(r for r in rows if split_row(r)[0] in few))
 
     @property
     def unranked_rows(self) -> tuple[str, ...]:
@@ -247,11 +249,12 @@ def _typed(cls: type, raw: Mapping, where: str) -> Any:
 
 def parse_models(raw: Mapping) -> dict[str, ModelSpec]:
     """Only the `models` block, parsed (cheap: no task registry import)."""
+    board = _board_seeds(raw)
     out = {}
     for name, block in _block(raw, "models").items():
         if not isinstance(block, Mapping) or "class" not in block:
             raise BenchmarkError(f"params.yaml: models.{name} needs a 'class: module:Class' entry")
-        known = ("class", "code", "params", "protocol", "stream", "device")
+        known = ("class", "code", "params", "protocol", "stream", "device", "seeds")
         extra = sorted(set(block) - set(known))
         if extra:
             raise BenchmarkError(f"params.yaml: models.{name} has unknown key(s) {', '.join(extra)} "
@@ -264,15 +267,14 @@ def parse_models(raw: Mapping) -> dict[str, ModelSpec]:
         device = block.get("device", "auto")
         if device not in DEVICES:
             raise BenchmarkError(f"params.yaml: models.{name}.device = {device!r} is not one of {', '.join(DEVICES)}")
+        seeds = _model_seeds(f"params.yaml: models.{name}.seeds", block["seeds"], board) if "seeds" in block else None
         out[str(name)] = ModelSpec(str(name), str(block["class"]), block.get("code"), MappingProxyType(dict(params)),
-                                   _streams(name, block), device)
+                                   _streams(name, block), device, seeds)
     return out
 
 
-def parse_shared(raw: Mapping, models: Mapping[str, ModelSpec], seeds: tuple[int, ...] = (0,)
-                 ) -> dict[str, SharedFit]:
-    """The `shared` and `shared_with_input` blocks: model -> {tasks: [...]} (and input: <shared model>, and
-    seeds: a subset of the board's `seeds`)."""
+def parse_shared(raw: Mapping, models: Mapping[str, ModelSpec]) -> dict[str, SharedFit]:
+    """The `shared` and `shared_with_input` blocks: model -> {tasks: [...]} (and input: <shared model>)."""
     from benchmark.tasks import get_task  # here: benchmark.tasks imports this module
 
     out: dict[str, SharedFit] = {}
@@ -280,9 +282,9 @@ def parse_shared(raw: Mapping, models: Mapping[str, ModelSpec], seeds: tuple[int
         for name, block in _block(raw, block_name).items():
             where = f"params.yaml: {block_name}.{name}"
             need = {"tasks", "input"} if block_name == "shared_with_input" else {"tasks"}
-            if not isinstance(block, Mapping) or not need <= set(block) <= need | {"stream", "seeds"}:
-                raise BenchmarkError(f"{where} must be {{{', '.join(sorted(need))}}}, with an optional stream and "
-                                     "seeds (docs/shared-fits.md)")
+            if not isinstance(block, Mapping) or not need <= set(block) <= need | {"stream"}:
+                raise BenchmarkError(f"{where} must be {{{', '.join(sorted(need))}}}, with an optional stream "
+                                     "(docs/shared-fits.md)")
             if name in out:
                 raise BenchmarkError(f"{where}: {name} is under both shared and shared_with_input")
             if name not in models:
@@ -300,9 +302,8 @@ def parse_shared(raw: Mapping, models: Mapping[str, ModelSpec], seeds: tuple[int
                     get_task(str(task))
                 except BenchmarkError as e:
                     raise BenchmarkError(f"{where}.tasks: {e}") from None
-            own_seeds = _fit_seeds(f"{where}.seeds", block["seeds"], seeds) if "seeds" in block else None
             out[str(name)] = SharedFit(str(name), tuple(dict.fromkeys(str(t) for t in tasks)),
-                                       None if block_name == "shared" else str(block["input"]), streams, own_seeds)
+                                       None if block_name == "shared" else str(block["input"]), streams)
     for fit in out.values():
         if fit.input is not None and (fit.input not in out or fit.input == fit.model):
             raise BenchmarkError(f"params.yaml: shared_with_input.{fit.model}.input = {fit.input!r} must name "
@@ -317,16 +318,25 @@ def parse_shared(raw: Mapping, models: Mapping[str, ModelSpec], seeds: tuple[int
     return out
 
 
-def _fit_seeds(where: str, value: Any, board: tuple[int, ...]) -> tuple[int, ...]:
-    """`shared.<model>.seeds`: a non-empty subset of the board's seeds (a row never adds seeds the other rows
-    lack: its comparisons pair seeds with the reference's)."""
+def _board_seeds(raw: Mapping) -> tuple[int, ...]:
+    """params.yaml's `seeds`: a non-empty list of integers (the board's)."""
+    seeds = raw.get("seeds", Params.seeds)
+    if (not isinstance(seeds, (list, tuple)) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+        raise BenchmarkError(f"params.yaml: seeds must be a non-empty list of integers, got {seeds!r}")
+    return tuple(seeds)
+
+
+def _model_seeds(where: str, value: Any, board: tuple[int, ...]) -> tuple[int, ...]:
+    """`models.<name>.seeds`: a non-empty subset of the board's seeds (a row never holds seeds the reference
+    lacks: comparisons pair its seeds with the reference's)."""
     if (not isinstance(value, list) or not value
             or not all(isinstance(s, int) and not isinstance(s, bool) for s in value)):
         raise BenchmarkError(f"{where} must be a non-empty list of integer seeds, got {value!r}")
     extra = [s for s in value if s not in board]
     if extra:
         raise BenchmarkError(f"{where} = {value}: seed {extra[0]} is not one of the board's seeds "
-                             f"({', '.join(map(str, board))}); a shared fit runs a subset of them")
+                             f"({', '.join(map(str, board))}); a model runs a subset of them")
     return tuple(dict.fromkeys(value))
 
 
@@ -396,12 +406,9 @@ def parse_params(raw: Mapping) -> Params:
     """params.yaml's mapping -> Params, with the defaults above for every missing key."""
     if not isinstance(raw, Mapping):
         raise BenchmarkError("params.yaml: the file must hold a mapping of blocks")
-    seeds = raw.get("seeds", Params.seeds)
-    if not isinstance(seeds, (list, tuple)) or not seeds:
-        raise BenchmarkError(f"params.yaml: seeds must be a non-empty list of integers, got {seeds!r}")
-    seeds = tuple(int(s) for s in seeds)
+    seeds = _board_seeds(raw)
     models = parse_models(raw)
-    shared = parse_shared(raw, models, seeds)
+    shared = parse_shared(raw, models)
     return Params(
         dataset=parse_dataset(str(raw.get("dataset", DEFAULT_DATASET))),
         kuailive=_typed(RealData, _block(_block(raw, "data"), "kuailive"), "data.kuailive"),

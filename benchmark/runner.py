@@ -545,8 +545,9 @@ def _write_per_user(ev: Evaluation, out: Path) -> None:
 
 
 def run_seeds(params: Params, spec: ModelSpec, seeds: list[int] | None = None) -> list[int]:
-    """The seeds a model runs with: params' (or the ones asked for), only the first if it is deterministic."""
-    seeds = list(seeds if seeds is not None else params.seeds)
+    """The seeds a model runs with: the ones asked for, else its own (`models.<name>.seeds`), else params'; only
+    the first if it is deterministic."""
+    seeds = list(seeds if seeds is not None else spec.seeds if spec.seeds is not None else params.seeds)
     try:
         if load_class(spec.cls).deterministic:
             seeds = seeds[:1]

@@ -235,13 +235,11 @@ def _save_failure(out: Path, base: dict, model: ModelSpec, error: str) -> None:
 
 def run_shared_stage(params: Params | dict, model: str, data_root: Path = Path("data"),
                      runs_root: Path = Path("runs"), seeds: list[int] | None = None, quiet: bool = False) -> list[dict]:
-    """`kuailive-bench run-shared`: one shared model over its seeds (`shared.<model>.seeds`, else params'; once
-    if deterministic), or the ones asked for."""
+    """`kuailive-bench run-shared`: one shared model over its seeds (`runner.run_seeds`)."""
     params = as_params(params)
     if model not in params.shared:
         raise BenchmarkError(f"params.yaml: {model} is not under shared or shared_with_input (docs/shared-fits.md)")
     spec = find_model(registered_models(params), model)
-    fit = params.shared[model]
-    return [r for s in run_seeds(params, spec, seeds if seeds is not None else fit.seeds)
-            for r in run_shared(params.dataset.name, fit, spec, s, data_root, runs_root,
+    return [r for s in run_seeds(params, spec, seeds)
+            for r in run_shared(params.dataset.name, params.shared[model], spec, s, data_root, runs_root,
                                 params.threads, quiet)]

@@ -150,8 +150,11 @@ RECBOLE_TINY = {"epochs": 1, "stopping_step": 1, "embedding_size": 16, "train_ba
                                                     "tower_units": [8], "seq_length": 5, "search_pool": 12,
                                                     "search_k": 4, "sequences": ["short", "long", "aidhard",
                                                                                  "livelong", "mixed"]}),  # + Cross
+    ("baselines.onelive:OneLive", None, {"embedding_size": 16, "heads": 2, "layers": 1, "history": 10,
+                                         "codebook_size": 16, "epochs": 1, "tokenizer_epochs": 1, "kmeans_iters": 5,
+                                         "beam_width": 8, "top_n": 10}),
 ], ids=["GlobalMean", "Popularity", "RepeatConsumption", "GradientBoosting", "ArtifactProbe", "Oracle", "DeepFM",
-        "Pop", "BPR", "MultiTaskMLP", "PLE", "PLE+Cross"])
+        "Pop", "BPR", "MultiTaskMLP", "PLE", "PLE+Cross", "OneLive"])
 def test_the_default_baselines_pass_every_check(tiny_root, spec, tasks, params):
     """Every model of the default pipeline passes check: learned ones here with small budgets (the same code
     paths); with its params.yaml block on every task: `kuailive-bench check <name>`."""

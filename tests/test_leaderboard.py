@@ -130,7 +130,7 @@ def test_main_table_ranks_marks_and_failures(board):
 
 
 def test_a_few_seed_row_is_unranked_unmarked_and_says_its_seeds(results, tmp_path):
-    """A row run with fewer seeds than the board's (`shared.<model>.seeds`): unranked (the significance stage
+    """A row run with fewer seeds than the board's (`models.<name>.seeds`): unranked (the significance stage
     leaves it out of the families, so no Holm p and no mark), its seeds cell and the reference-row text say so."""
     changed = copy.deepcopy(results)
     changed["runs"] = [r for r in changed["runs"] if not (r["model"] == "Same" and r["seed"] != 0)]
@@ -281,6 +281,10 @@ def test_budget_says_what_bounded_a_fit():
     counting = [{"learned": True, "n_train": 10, "n_params": 1,
                  "fit": {"model": {"train_rows": 10, "epochs": 1, "max_epochs": 1, "early_stopped": False}}}]
     assert budget(counting) == ("all 10 train rows; 1/1 epochs, one counting pass (no trainable parameters)", False)
+    clicks = [{"learned": True, "n_train": 100, "n_params": 50,   # trained on clicks, not on the task's rows
+               "fit": {"decoder": {"train_rows": 600, "train_rows_available": 900, "train_unit": "clicks",
+                                   "epochs": 3, "max_epochs": 3, "early_stopped": True}}}]
+    assert budget(clicks) == ("**capped**: 600 of 900 train clicks; 3/3 epochs, early-stopped", True)
 
 
 def test_reference_rule_picks_the_best_uncapped_learned_model_by_valid_metric(results, tmp_path):

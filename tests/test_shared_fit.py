@@ -16,6 +16,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.interface import Baseline, Context
 from benchmark.io import run_folder
 from benchmark.params import ModelSpec, SharedFit, parse_params
+from benchmark.runner import run_model_stage
 from benchmark.shared_fit import SHARED_LABELS, fit_folder, run_shared, run_shared_stage, shared_table
 
 DATASET = "sim-tiny-s0"
@@ -226,32 +227,37 @@ def test_params_refuse_a_shared_fit_that_cannot_run(extra, message):
         parse_params({**BASE, **extra})
 
 
-def test_a_shared_fit_may_run_a_subset_of_the_seeds_and_its_rows_are_then_unranked():
-    """`shared.<model>.seeds` (an ablation's one seed): a subset of the board's seeds, whose rows, streams
-    included, are kept off the ranking (their interval cannot count their own seed variance); a seed the
-    board lacks is refused, and without the field a fit runs every seed and stays ranked."""
+def test_a_model_may_run_a_subset_of_the_seeds_and_its_rows_are_then_unranked():
+    """`models.<name>.seeds` (an ablation's one seed): a subset of the board's seeds, whose rows on every task,
+    a shared fit's and streams included, are kept off the ranking (their interval cannot count their own seed
+    variance); a seed the board lacks is refused, and without the field a model runs every seed, ranked."""
     board = {**BASE, "seeds": [0, 1, 2], "leaderboard": {"unranked": ["A"]}}
-    p = parse_params({**board, "shared": {"B": {"tasks": ["ctr"], "stream": ["moment"], "seeds": [0]},
-                                          "C": {"tasks": ["ctr"]}}})
-    assert p.shared["B"].seeds == (0,) and p.shared["C"].seeds is None
-    assert p.few_seed_rows == ("B", "B@moment") and p.unranked_rows == ("A", "B", "B@moment")
-    assert parse_params({**board, "shared": {"B": {"tasks": ["ctr"], "seeds": [2, 1, 0]}}}).unranked_rows == ("A",)
+    models = {**BASE["models"], "B": {"class": "m:B", "seeds": [0]}, "C": {"class": "m:C", "seeds": [2, 1, 0]},
+              "D": {"class": "m:D", "protocol": "streaming", "stream": "moment", "seeds": [1]}}
+    tasks = {**BASE["tasks"], "watch_time": {"models": ["A", "D"], "reference": "A"}}
+    p = parse_params({**board, "models": models, "tasks": tasks,
+                      "shared": {"B": {"tasks": ["ctr"], "stream": ["moment"]}, "C": {"tasks": ["ctr"]}}})
+    assert p.models["B"].seeds == (0,) and p.models["A"].seeds is None
+    assert p.few_seed_rows == ("B", "B@moment", "D", "D@moment")
+    assert p.unranked_rows == ("A", "B", "B@moment", "D", "D@moment")
     for bad, message in (([3], "seed 3 is not one of the board's seeds"), ([], "non-empty list"),
                          ("0", "non-empty list"), ([True], "integer seeds")):
-        with pytest.raises(BenchmarkError, match=f"shared.B.seeds.*{message}"):
-            parse_params({**board, "shared": {"B": {"tasks": ["ctr"], "seeds": bad}}})
+        with pytest.raises(BenchmarkError, match=f"models.B.seeds.*{message}"):
+            parse_params({**board, "models": {**BASE["models"], "B": {"class": "m:B", "seeds": bad}}})
 
 
-def test_the_shared_stage_runs_the_fits_own_seeds(tiny_data, tmp_path):
+def test_the_stages_run_a_models_own_seeds(tiny_data, tmp_path):
     params = {"dataset": DATASET, "seeds": [0, 1], "threads": 1,
-              "models": {"SeesLabels": {"class": "tests.test_shared_fit:SeesLabels"}},
-              "tasks": {"ctr": {"models": [], "reference": "SeesLabels"}},
-              "shared": {"SeesLabels": {"tasks": ["ctr"], "seeds": [1]}}}
+              "models": {"SeesLabels": {"class": "tests.test_shared_fit:SeesLabels", "seeds": [1]},
+                         "Alone": {"class": "tests.test_shared_fit:SeesLabels", "seeds": [0]}},
+              "tasks": {"ctr": {"models": ["Alone"], "reference": "Alone"}},
+              "shared": {"SeesLabels": {"tasks": ["ctr"]}}}
     records = run_shared_stage(params, "SeesLabels", tiny_data, tmp_path, quiet=True)
     assert [(r["seed"], r["status"]) for r in records] == [(1, "ok")]
     folder = run_folder(tmp_path, DATASET, "ctr", "SeesLabels", shared=True)
     assert sorted(p.name for p in folder.iterdir()) == ["seed1"]
     assert [r["seed"] for r in run_shared_stage(params, "SeesLabels", tiny_data, tmp_path, [0], quiet=True)] == [0]
+    assert [r["seed"] for r in run_model_stage(params, "ctr", "Alone", tiny_data, tmp_path, quiet=True)] == [0]
 
 
 class CountsUpdates(Baseline):

@@ -89,13 +89,18 @@ def test_predicting_answers_only_the_rows_handed_over(store, periods, test_rows)
     view.history(u, ts, 3)
     view.pair_stats(u, s, ts)
     view.moment(lv, ts)
+    view.moment(lv, ts - 300_000)                                          # a handed room's past
+    view.history(u, ts - 1, 3)
+    view.entity_stats("all", None, ts - 300_000)                            # the platform's past
     view.entity_stats("all", None, ts)
     view.samples(rows["sample_id"].to_numpy())
     view.rooms(lv)
     for call in (lambda: view.history(u, ts + 1, 3),                       # a free timestamp
                  lambda: view.history(u + 10**6, ts, 3),                   # a user not handed over
                  lambda: view.entity_stats("all", None, ts + 1),
-                 lambda: view.moment(lv, ts - 1),
+                 lambda: view.moment(lv, ts + 1),                           # later than handed
+                 lambda: view.moment(test_rows["live_id"].to_numpy()[~test_rows["live_id"].isin(lv)][:1],
+                                     ts[:1] - 300_000),                    # a room not handed, even earlier
                  lambda: view.samples(test_rows["sample_id"].to_numpy()[60:61]),
                  lambda: view.rooms(test_rows["live_id"].to_numpy()[~test_rows["live_id"].isin(lv)][:1]),
                  lambda: view.click_log(),

@@ -13,14 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow.types as pt
 
 from baselines.moment_cross.cross import SeqInputs, read_sequences
-from baselines.tabular import expanding_rates, repeat_features
+from baselines.tabular import MOMENT_QUANTITIES, expanding_rates, numeric_profile, repeat_features
 from benchmark.features.moment import moment_column
 from benchmark.features.store import time_features
 
-MOMENT_QUANTITIES = ("entries", "comments", "likes", "gifts", "gift_value")
 MOMENT_BUCKETS = 16   # log2 buckets of a moment count: 0, 1, 2-3, 4-7, ... (the last one open)
 ID_FIELDS = ("user_id", "streamer_id", "live_type", "category")
 
@@ -44,19 +42,6 @@ class Inputs:
 
     def take(self, rows: np.ndarray) -> Inputs:
         return Inputs(self.sparse[rows], self.dense[rows], None if self.seq is None else self.seq.take(rows))
-
-
-def _numeric_profile(table) -> list[np.ndarray]:
-    """The profile's numeric codes and counts, signed log1p (the counts are heavy-tailed), 0 when unknown."""
-    known = table["known"].to_numpy(zero_copy_only=False)
-    out = []
-    for name in table.column_names:
-        field = table.schema.field(name)
-        if name in ("user_id", "streamer_id", "known") or not (pt.is_integer(field.type) or pt.is_floating(field.type)):
-            continue
-        x = np.nan_to_num(table[name].to_numpy(zero_copy_only=False).astype(np.float64), nan=0.0)
-        out.append(np.where(known, np.sign(x) * np.log1p(np.abs(x)), 0.0))
-    return out
 
 
 def field_sizes(view) -> list[int]:
@@ -87,7 +72,7 @@ def read_inputs(view, users: np.ndarray, streamers: np.ndarray, live: np.ndarray
     dense += [np.log1p(pair["pair_clicks"]), pair["pair_log_hours_since"], np.log1p(pair["pair_gifts"]),
               pair["pair_log_watch"]]
     if use_profiles:
-        dense += _numeric_profile(view.user_profile(users)) + _numeric_profile(view.streamer_profile(streamers))
+        dense += numeric_profile(view.user_profile(users)) + numeric_profile(view.streamer_profile(streamers))
     seq = read_sequences(view, users, streamers, ts, cross.names, cross.length, cross.pool) if cross.names else None
     return Inputs(sparse.astype(np.int64), np.stack(dense, axis=1).astype(np.float32), seq)
 

@@ -2,9 +2,11 @@
 
 The harness builds one view per phase and never lets a model change its clock:
 - while fitting (`FitClock`) it answers for any time up to the start of the test period;
-- while predicting (`RowsClock`) it answers only for the harness's own rows and candidates at their
-  own times: every (entity, t) a model asks about must be a (user, t), (streamer, t) or (room, t) pair
-  of a row or candidate it was handed, never a free timestamp.
+- while predicting (`RowsClock`) it answers only for the harness's own rows and candidates, at their
+  own times or earlier: every (entity, t') a model asks about must be a user, streamer or room of a row or
+  candidate it was handed at time t, with t' <= t (the entity's past as of that time: a dynamic model reads a
+  room's content at the start of its id window), and a platform-wide question ('all' stats) a time no later
+  than the latest handed one; never a later timestamp or an entity not handed over.
 It holds no file path, no room end time or duration and no bulk table of the future; every accessor
 serves what was known strictly before t, outcomes only once revealed (the store's rules, spec §4).
 What a view cannot stop (a model digging into Python objects or reading files) `kuailive-bench check`
@@ -62,13 +64,15 @@ class FitClock:
 
 
 class RowsClock:
-    """While predicting: only the harness's own (entity, t) pairs, sample ids and times."""
+    """While predicting: only the harness's own entities at their own times (or earlier), sample ids and times."""
+
+    EARLIER_MS = 1 << 31   # how far before the first row an entity's past may be asked about (24.8 days)
 
     def __init__(self, ts: np.ndarray, pairs: dict[str, tuple[np.ndarray, np.ndarray]],
                  sample_ids: np.ndarray | None = None):
         """ts: the rows' times; pairs: field -> (ids, their times); sample_ids: exposures handed over."""
         ts = np.asarray(ts, dtype=np.int64)
-        self.base = int(ts.min()) if ts.size else 0
+        self.base = int(ts.min()) - self.EARLIER_MS if ts.size else 0
         self.times = sorted_unique(ts)
         self.pairs = {f: sorted_unique(self._keys(ids, t)) for f, (ids, t) in pairs.items()}
         self.ids = {f: sorted_unique(np.asarray(ids, dtype=np.int64)) for f, (ids, _) in pairs.items()}
@@ -107,17 +111,25 @@ class RowsClock:
 
     def _refuse(self, what: str, asked: str, n: int) -> None:
         raise SealError(f"{what}: while predicting, the feature view answers only for the rows and candidates "
-                        f"the harness handed over, at their own times; asked for {asked}, which is not one of "
-                        f"them ({n:,} such queries)")
+                        f"the harness handed over, at their own times (an entity's past: earlier); asked for "
+                        f"{asked}, which is not one of them ({n:,} such queries)")
 
     def check_times(self, what: str, ts: np.ndarray) -> None:
-        bad = self._missing(self.times, np.asarray(ts, dtype=np.int64))
+        """Each t' must be at or before a handed time (the past of the platform as a whole)."""
+        ts = np.asarray(ts, dtype=np.int64)
+        bad = np.flatnonzero(ts > self.times[-1]) if self.times.size else np.arange(ts.size)
         if bad.size:
             self._refuse(what, f"t = {int(ts[bad[0]])} ({local_time(ts[bad[0]])})", bad.size)
 
     def check_pairs(self, what: str, field: str, ids: np.ndarray, ts: np.ndarray) -> None:
+        """Each (id, t') must be an entity handed over at some time t >= t'."""
         ids, ts = np.asarray(ids, dtype=np.int64), np.asarray(ts, dtype=np.int64)
-        bad = self._missing(self.pairs[field], self._keys(ids, ts))
+        allowed, keys = self.pairs[field], self._keys(ids, ts)
+        ok = np.zeros(keys.size, dtype=bool)
+        if allowed.size:
+            pos = np.minimum(np.searchsorted(allowed, keys), allowed.size - 1)   # the first handed key >= (id, t')
+            ok = (keys >= 0) & (allowed[pos] >= keys) & ((allowed[pos] >> 32) == ids)
+        bad = np.flatnonzero(~ok)
         if bad.size:
             i = bad[0]
             self._refuse(what, f"{field} {int(ids[i])} at t = {int(ts[i])} ({local_time(ts[i])})", bad.size)

@@ -183,8 +183,7 @@ def collect_results(runs_root: Path, dataset: str, params: Params | Mapping, dat
         "seeds": list(params.seeds),
         "references": {task: spec.reference for task, spec in plan.items()},
         "reference_rows": reference_rows(params, runs),
-        "row_seeds": {r: list(fit.seeds) for fit in params.shared.values() for r in fit.rows
-                      if r in params.few_seed_rows},   # the rows run with fewer seeds than the board's
+        "row_seeds": {r: list(params.models[split_row(r)[0]].seeds) for r in params.few_seed_rows},
         "oracle": params.leaderboard.oracle,
         "significance": {**asdict(params.significance), **(sig.get("settings") or {})},
         "tasks": tasks,

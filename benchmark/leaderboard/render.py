@@ -340,7 +340,7 @@ def _reference_rows_text(results: dict) -> str:
     said = [f"{m} {known[m]}" for m in rows if m in known]
     few = results.get("row_seeds", {})
     if few:
-        said.append(f"{', '.join(few)} ran with fewer seeds than the board's (`shared.<model>.seeds`, ablations): "
+        said.append(f"{', '.join(few)} ran with fewer seeds than the board's (`models.<name>.seeds`, ablations): "
                     "their interval counts the users and the reference's seeds but not their own variance between "
                     "seeds, so they get no mark")
     return (f"Reference rows: {', '.join(rows)}. " + ("; ".join(said) + ". " if said else "")

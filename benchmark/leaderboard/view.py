@@ -102,12 +102,15 @@ def budget(runs: list[dict]) -> tuple[str, bool]:
     entries = _fit_entries(runs)
     if not entries:
         return DASH, False
-    n_train = max((r.get("n_train") or 0) for r in runs) or None
+    # a model that trains on other units than the task's rows (OneLive: every train click) says how many it had
+    available = [int(e["train_rows_available"]) for e in entries if e.get("train_rows_available") is not None]
+    n_train = max(available) if available else max((r.get("n_train") or 0) for r in runs) or None
+    what = f"train {entries[0].get('train_unit', 'rows')}"
     rows = sorted({int(e["train_rows"]) for e in entries})
     sub = n_train is not None and rows[0] < n_train
     shown = f"{rows[0]:,}" if len(rows) == 1 else f"{rows[0]:,}–{rows[-1]:,}"
-    text = (f"{shown} of {n_train:,} train rows" if sub else
-            f"all {n_train:,} train rows" if n_train else f"{shown} train rows")
+    text = (f"{shown} of {n_train:,} {what}" if sub else
+            f"all {n_train:,} {what}" if n_train else f"{shown} {what}")
     unit, most = ("epochs", "max_epochs") if "max_epochs" in entries[0] else ("iterations", "max_iterations")
     done = sorted({int(e.get(unit) or 0) for e in entries})
     ceiling = max(int(e.get(most) or 0) for e in entries)
