@@ -79,7 +79,7 @@ def compare(params, data: Path, runs: Path, models: list[str], reference: str, s
 def _delta(c: dict | None) -> str:
     if c is None:
         return "—"
-    return f"{c['diff']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], p {c['p_value']:.3g}"
+    return f"{c['diff']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], p {c['pvalue']:.3g}"
 
 
 def cmd_rows(a) -> dict:
