@@ -87,7 +87,7 @@ def cmd_rows(a) -> dict:
     ds, data, runs = params.dataset.name, Path(a.data_root).resolve(), Path(a.runs_root).resolve()
     link_board_runs(Path(a.board_runs).resolve(), runs, ds, LINKED)
     run(params, "OneLive", a.seeds, data, runs)
-    for m in BESIDE:   # RecBole's sequential models: SASRec alone takes about 20 minutes a fit at small
+    for m in a.beside:   # RecBole's sequential models: SASRec alone takes about 20 minutes a fit at small
         run(params, m, a.beside_seeds, data, runs)
     for m in ABLATIONS:
         run(params, m, a.ablation_seeds, data, runs)
@@ -224,6 +224,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--ablation-seeds", type=int, nargs="+", default=[0])
     p.add_argument("--beside-seeds", type=int, nargs="+", default=[0], help="SASRec's and GRU4Rec's")
+    p.add_argument("--beside", nargs="*", default=list(BESIDE), help="the sequential baselines to run beside")
     p.add_argument("--requests", type=int, default=300)
     p.add_argument("--layers", type=int, nargs="+", default=[3, 6])
     p.add_argument("--data-root", default="data")
