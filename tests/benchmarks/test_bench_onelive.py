@@ -1,0 +1,63 @@
+"""OneLive's decoding speed: the trie-constrained beam search with and without multi-token prediction.
+
+A synthetic batch (no data needed): KLB_BENCH_OL_REQUESTS (default 64) requests, 400 live streamers each with
+random 3-level ids of 256 codes, a history of 20 clicks, the decoder at params.yaml's size (64 wide, 4 heads,
+3 layers) freshly initialised: the work a beam does does not depend on the weights. Prints requests per
+second; never asserts a wall time. Measure with
+`pytest tests/benchmarks/test_bench_onelive.py -m bench --benchmark-enable -s`; on a built dataset (latency per
+request, 3 and 6 layers) use `python tests/benchmarks/measure_onelive.py latency`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from baselines.onelive.decoder import BOS_TIME, ITEM_TIME, OneLiveDecoder
+from baselines.onelive.trie import PrefixTrie, beam_search
+
+pytestmark = pytest.mark.bench   # speed measurements: run only when asked (-m bench)
+
+REQUESTS = int(os.environ.get("KLB_BENCH_OL_REQUESTS", 64))
+LIVE, SIZE, HISTORY, WIDTH, CHUNK = 400, 256, 20, 128, 16
+
+
+def _scorer(dec: OneLiveDecoder, chunk: np.ndarray, ctx_inputs: tuple):
+    ctx = dec.context(*(a[torch.as_tensor(chunk)] for a in ctx_inputs))
+
+    def level_logprobs(level, query, prefix, parent):
+        rows = torch.as_tensor(query - chunk[0])
+        if level == 0:
+            return torch.log_softmax(dec.logits(0, ctx.h_bos[rows]), -1).numpy(), None
+        h, state = dec.level_hidden(ctx.take(rows), torch.as_tensor(prefix), parent)
+        return torch.log_softmax(dec.logits(level, h), -1).numpy(), state
+
+    return level_logprobs
+
+
+@pytest.mark.parametrize("mtp", [True, False], ids=["MTP", "no MTP"])
+def test_beam_search_speed(benchmark, mtp):
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    dec = OneLiveDecoder(SIZE, 100, 64, 4, 3, HISTORY, qk_norm=True, time_aware=True, mtp=mtp).eval()
+    qi = np.repeat(np.arange(REQUESTS), LIVE)
+    trie = PrefixTrie.build(qi, rng.integers(0, SIZE, (qi.size, 3)), SIZE)
+    inputs = (torch.as_tensor(rng.integers(0, SIZE, (REQUESTS, HISTORY, 3))),
+              torch.randn(REQUESTS, HISTORY, ITEM_TIME), torch.as_tensor(rng.integers(0, 100, REQUESTS)),
+              torch.randn(REQUESTS, BOS_TIME))
+
+    def decode():
+        with torch.no_grad():
+            for start in range(0, REQUESTS, CHUNK):
+                chunk = np.arange(start, min(start + CHUNK, REQUESTS))
+                beam_search(trie, chunk, _scorer(dec, chunk, inputs), WIDTH)
+
+    benchmark.pedantic(decode, rounds=3, iterations=1)
+    if benchmark.stats is not None:   # None when run without --benchmark-enable
+        mean = benchmark.stats.stats.mean
+        print(f"\nbeam search, {'MTP' if mtp else 'no MTP'}: {REQUESTS / mean:,.1f} requests/s "
+              f"({LIVE} live streamers, width {WIDTH}, 3 layers, 2 threads)")
