@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from baselines.onelive import OneLive
 from baselines.onelive.decoder import BOS_TIME, ITEM_TIME, OneLiveDecoder
 from baselines.onelive.trie import PrefixTrie, beam_search
 
@@ -25,36 +26,25 @@ REQUESTS = int(os.environ.get("KLB_BENCH_OL_REQUESTS", 64))
 LIVE, SIZE, HISTORY, WIDTH, CHUNK = 400, 256, 20, 128, 16
 
 
-def _scorer(dec: OneLiveDecoder, chunk: np.ndarray, ctx_inputs: tuple):
-    ctx = dec.context(*(a[torch.as_tensor(chunk)] for a in ctx_inputs))
-
-    def level_logprobs(level, query, prefix, parent):
-        rows = torch.as_tensor(query - chunk[0])
-        if level == 0:
-            return torch.log_softmax(dec.logits(0, ctx.h_bos[rows]), -1).numpy(), None
-        h, state = dec.level_hidden(ctx.take(rows), torch.as_tensor(prefix), parent)
-        return torch.log_softmax(dec.logits(level, h), -1).numpy(), state
-
-    return level_logprobs
-
-
 @pytest.mark.parametrize("mtp", [True, False], ids=["MTP", "no MTP"])
 def test_beam_search_speed(benchmark, mtp):
     torch.manual_seed(0)
     torch.set_num_threads(2)
     rng = np.random.default_rng(0)
-    dec = OneLiveDecoder(SIZE, 100, 64, 4, 3, HISTORY, qk_norm=True, time_aware=True, mtp=mtp).eval()
+    model = OneLive()   # its search over a freshly initialised decoder: the model's own scorer, no fit needed
+    model.net = OneLiveDecoder(SIZE, 100, 64, 4, 3, HISTORY, qk_norm=True, time_aware=True, mtp=mtp).eval()
+    model.device = "cpu"
     qi = np.repeat(np.arange(REQUESTS), LIVE)
     trie = PrefixTrie.build(qi, rng.integers(0, SIZE, (qi.size, 3)), SIZE)
-    inputs = (torch.as_tensor(rng.integers(0, SIZE, (REQUESTS, HISTORY, 3))),
-              torch.randn(REQUESTS, HISTORY, ITEM_TIME), torch.as_tensor(rng.integers(0, 100, REQUESTS)),
-              torch.randn(REQUESTS, BOS_TIME))
+    inputs = (rng.integers(0, SIZE, (REQUESTS, HISTORY, 3)),             # history ids, their times, users, BOS times
+              rng.normal(size=(REQUESTS, HISTORY, ITEM_TIME)).astype(np.float32), rng.integers(0, 100, REQUESTS),
+              rng.normal(size=(REQUESTS, BOS_TIME)).astype(np.float32))
 
     def decode():
         with torch.no_grad():
             for start in range(0, REQUESTS, CHUNK):
                 chunk = np.arange(start, min(start + CHUNK, REQUESTS))
-                beam_search(trie, chunk, _scorer(dec, chunk, inputs), WIDTH)
+                beam_search(trie, chunk, model.scorer(chunk, *inputs), WIDTH)
 
     benchmark.pedantic(decode, rounds=3, iterations=1)
     if benchmark.stats is not None:   # None when run without --benchmark-enable
