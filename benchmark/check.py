@@ -220,10 +220,12 @@ def written(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]
 
 def check_model(spec: str, tasks: list[str] | None = None, data_root: Path | None = None,
                 quiet: bool = False, params: dict | None = None, streams: list[str] | None = None,
-                device: str = "auto") -> list[Finding]:
+                device: str = "auto", input: ModelSpec | None = None) -> list[Finding]:
     """Run every check on every task the model supports (or those given), with `params` as the model's
     params block, on its device; a model with `update` also under each stream (or those given); returns
-    the findings."""
+    the findings. `input`: the shared fit the model loads (params.yaml's shared_with_input): it is fitted
+    first on each data root, seed 0, and handed over as ctx.inputs[input.name]; such a model's rows come
+    from its shared fit alone, so only that path is checked."""
     cls = load_class(spec)
     tasks = list(tasks or cls.tasks)
     findings: list[Finding] = []
@@ -235,7 +237,7 @@ def check_model(spec: str, tasks: list[str] | None = None, data_root: Path | Non
         data_root = prepare_tiny(Path(data_root) if data_root else tmp / "data", quiet)
         cuts = prepare_cuts(data_root, quiet)
         runs = tmp / "runs"
-        for task in tasks:
+        for task in [] if input else tasks:
             if task not in cls.tasks:
                 findings.append(Finding("FAIL", task, "support", f"{spec} does not declare task '{task}'"))
                 continue
@@ -253,10 +255,13 @@ def check_model(spec: str, tasks: list[str] | None = None, data_root: Path | Non
                 Finding("PASS", task, "state", "wrote nothing outside its work directory"))
             log(quiet, f"check: {task}: {time.perf_counter() - started:.1f} s")
         shared = tuple(t for t in tasks if t in cls.tasks)
+        if input and not (cls.shared_fit and shared):
+            findings.append(Finding("FAIL", "shared", "support", f"{spec} loads {input.name} as its input, so it "
+                                    "must declare shared_fit = True and one of the checked tasks"))
         if cls.shared_fit and shared:
             before = snapshot(roots := _roots(data_root), [runs])
             model = ModelSpec("checked", spec, params=MappingProxyType(dict(params or {})), device=device)
-            findings += _check_shared(model, cls, shared, data_root, cuts, runs, quiet)
+            findings += _check_shared(model, cls, shared, data_root, cuts, runs, quiet, input)
             wrote = written(before, snapshot(roots, [runs]))
             findings.append(Finding("FAIL" if wrote else "PASS", "shared", "state",
                                     f"the shared fit wrote {wrote[0]} outside its work directory" if wrote else
@@ -265,15 +270,20 @@ def check_model(spec: str, tasks: list[str] | None = None, data_root: Path | Non
 
 
 def _check_shared(model: ModelSpec, cls: type, tasks: tuple[str, ...], data_root: Path, cuts: list[Cut],
-                  runs: Path, quiet: bool) -> list[Finding]:
+                  runs: Path, quiet: bool, input: ModelSpec | None = None) -> list[Finding]:
     """The path a shared model's board rows come from (docs/shared-fits.md): one fit on every label for the
     checked tasks, twice with seed 0 (each task's row must run, identically) and once per cut (no score at or
-    before a cut may move). A model under shared_with_input is checked without its input."""
+    before a cut may move). With an input, each of those runs first fits the input on the same data root (its
+    own runs folder), so a leak through the input moves the scores too."""
     from benchmark.shared_fit import run_shared
 
     def run(root: Path, name: str) -> dict[str, tuple[dict, pd.DataFrame | None]]:
-        recs = run_shared(DATASET, SharedFit(name, tasks), replace(model, name=name), 0, root, runs, quiet=True)
-        return {r["task"]: (r, _keyed(run_folder(runs, DATASET, r["task"], name, shared=True) / "seed0", root,
+        where = runs / name if input else runs
+        if input:
+            run_shared(DATASET, SharedFit(input.name, ()), input, 0, root, where, quiet=True)
+        recs = run_shared(DATASET, SharedFit(name, tasks, input.name if input else None), replace(model, name=name),
+                          0, root, where, quiet=True)
+        return {r["task"]: (r, _keyed(run_folder(where, DATASET, r["task"], name, shared=True) / "seed0", root,
                                       r["task"])) for r in recs}
 
     log(quiet, f"check: shared: two shared fits with seed 0 for {', '.join(tasks)}, then one per cut")

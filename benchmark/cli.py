@@ -164,17 +164,24 @@ def _cmd_render(a: argparse.Namespace) -> None:
 
 
 def _cmd_check(a: argparse.Namespace) -> None:
+    from dataclasses import replace
+
     from benchmark.check import check_model
     from benchmark.interface import registered_models
-    from benchmark.params import load_params
+    from benchmark.params import input_of, load_params, read_params_file
 
-    spec, params, device = a.model, {}, a.device
+    spec, params, device, given = a.model, {}, a.device, None
     if ":" not in a.model and Path(a.params).exists():  # a model of params.yaml: its class, params and device
-        block = registered_models(load_params(a.params)).get(a.model)
+        models = registered_models(load_params(a.params))
+        block = models.get(a.model)
         if block is not None:
             spec, params, device = block.cls, dict(block.params), a.device or block.device
+            name = a.input or input_of(read_params_file(a.params), a.model)
+            if name is not None and name not in models:
+                raise SystemExit(f"check: the input {name} is not a model of {a.params}")
+            given = None if name is None else replace(models[name], device=device or "auto")
     findings = check_model(spec, tasks=a.task, data_root=Path(a.data_root) if a.data_root else None,
-                           quiet=a.quiet, params=params, streams=a.stream, device=device or "auto")
+                           quiet=a.quiet, params=params, streams=a.stream, device=device or "auto", input=given)
     for f in findings:
         print(f)
     fails = sum(f.verdict == "FAIL" for f in findings)
@@ -281,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--params", default="params.yaml", help="where a model named by its params.yaml name is found")
     sp.add_argument("--device", default=None, choices=DEVICES,
                     help="run on this device (default: the model's device in params.yaml, else auto)")
+    sp.add_argument("--input", default=None, help="a model of params.yaml fitted first and handed over as the "
+                    "checked model's input (default: its shared_with_input input, in the file's sets too)")
     return p
 
 

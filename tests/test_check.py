@@ -160,3 +160,19 @@ def test_the_default_baselines_pass_every_check(tiny_root, spec, tasks, params):
     paths); with its params.yaml block on every task: `kuailive-bench check <name>`."""
     findings = check_model(spec, tasks=tasks, data_root=tiny_root, quiet=True, params=params)
     assert findings and all(f.verdict == "PASS" for f in findings), "\n".join(map(str, findings))
+
+
+def test_a_model_with_an_input_is_checked_with_it_fitted_first(tiny_root):
+    """OneLive+GRPO loads PLE's fit as its reward model: check fits PLE on each data root first (the cuts'
+    too), then checks the aligned model's shared fit (determinism, prefix invariance, state)."""
+    from types import MappingProxyType
+
+    ple = ModelSpec("PLE", "baselines.moment_cross:MomentCross", params=MappingProxyType(
+        {"arch": "ple", "epochs": 1, "embedding_size": 8, "expert_units": [16], "tower_units": [8]}))
+    params = {"embedding_size": 16, "heads": 2, "layers": 1, "history": 10, "codebook_size": 16, "epochs": 1,
+              "tokenizer_epochs": 1, "kmeans_iters": 5, "beam_width": 8, "top_n": 10, "align_steps": 4,
+              "align_requests": 8, "group_size": 4}
+    findings = check_model("baselines.onelive:AlignedOneLive", data_root=tiny_root, quiet=True, params=params,
+                           input=ple)
+    assert {(f.task, f.topic) for f in findings} >= {("topk shared", "determinism"), ("shared", "state")}
+    assert all(f.verdict == "PASS" for f in findings), "\n".join(map(str, findings))

@@ -254,6 +254,20 @@ def test_pages_name_the_simulator_and_the_topk_queries(results):
     assert "equals the full ranking**" not in render_task(r, "topk", "topk.png")
 
 
+def test_the_topk_page_shows_what_each_rows_top_10_is_worth(results):
+    """results.json's `top_outcomes` (sim data) becomes its own table on the topk page, mean ± std over seeds,
+    in the board's order; a board without them (the real release) has no such section."""
+    r = copy.deepcopy(results)
+    models = r["tasks"]["topk"]["models"]
+    r["top_outcomes"] = {models[0]: [{"seed": 0, "clicks": 4.0, "long_views": 1.0, "gift_value": 6.0},
+                                     {"seed": 1, "clicks": 5.0, "long_views": 2.0, "gift_value": 8.0}]}
+    page = render_task(r, "topk", None)
+    assert "What each row's top 10 is worth" in page
+    assert ["4.5000 ± 0.7071", "1.5000 ± 0.7071", "7.0000 ± 1.4142"] in [r[2:] for r in _rows(page, models[0])]
+    r["top_outcomes"] = {}
+    assert "What each row's top 10 is worth" not in render_task(r, "topk", None)
+
+
 def _with_fit(results: dict, model: str, fit: dict, learned: bool = True, valid: float | None = None) -> dict:
     out = copy.deepcopy(results)
     for r in out["runs"]:

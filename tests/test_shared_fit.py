@@ -15,7 +15,7 @@ import pytest
 from benchmark.errors import BenchmarkError
 from benchmark.interface import Baseline, Context
 from benchmark.io import run_folder
-from benchmark.params import ModelSpec, SharedFit, parse_params
+from benchmark.params import ModelSpec, SharedFit, input_of, parse_params, read_params_file
 from benchmark.runner import run_model_stage
 from benchmark.shared_fit import SHARED_LABELS, fit_folder, run_shared, run_shared_stage, shared_table
 
@@ -205,6 +205,13 @@ def test_params_add_a_shared_fit_row_to_each_listed_task():
     assert p.tasks["ctr"].rows == ("A", "B", "C") and p.tasks["ctr"].shared == ("B", "C")
     assert p.tasks["watch_time"].rows == ("A", "B")
     assert p.shared["C"] == SharedFit("C", ("ctr",), "B")
+
+
+def test_check_finds_a_models_input_in_the_chosen_block_or_in_the_sets():
+    raw = {"shared_with_input": {"C": {"tasks": ["ctr"], "input": "B"}},
+           "shared_with_input_sets": {"default": {}, "kuaishou": {"E": {"tasks": ["topk"], "input": "PLE"}}}}
+    assert (input_of(raw, "C"), input_of(raw, "E"), input_of(raw, "A")) == ("B", "PLE", None)
+    assert input_of(read_params_file("params.yaml"), "OneLive+GRPO") == "PLE"   # the kuaishou set's
 
 
 @pytest.mark.parametrize("extra, message", [

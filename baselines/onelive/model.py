@@ -91,17 +91,20 @@ class OneLive(Baseline):
             pos, found = _lookup(self.static_streamers, streamers)
             out[found], todo = self.static_codes[pos[found]], ~found
         if todo.any():
-            start = view.rooms(lives[todo])["start_ts"]
-            at = id_times(ts[todo], np.where(start >= 0, start, ts[todo]), self.params["id_window_s"] * 1000)
+            at = self._id_times(view, lives[todo], ts[todo])
             content = read_content(view, streamers[todo], lives[todo], at, self.params["use_profiles"])
             out[todo] = self.quantiser.encode(author_vectors(self.tokenizer, content, self.device))
         return out
 
+    def _id_times(self, view, lives: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """When the ids of rooms at ts are read (`id_times`); a room the view does not know starts at ts."""
+        start = view.rooms(lives)["start_ts"]
+        return id_times(ts, np.where(start >= 0, start, ts), self.params["id_window_s"] * 1000)
+
     def _fit_tokenizer(self, view, log: dict, train: np.ndarray, gen: torch.Generator) -> np.ndarray:
         """Align the towers on train clicks, fit the codebooks and return every logged click's id."""
         p, dev = self.params, self.device
-        start = view.rooms(log["live_id"])["start_ts"]
-        at = id_times(log["ts"], np.where(start >= 0, start, log["ts"]), p["id_window_s"] * 1000)
+        at = self._id_times(view, log["live_id"], log["ts"])
         content = read_content(view, log["streamer_id"], log["live_id"], at, p["use_profiles"])
         dense = content.dense[train]
         self.tokenizer = TokenizerNet((len(view.vocab("streamer_id")), len(view.vocab("category")),
@@ -137,9 +140,13 @@ class OneLive(Baseline):
 
     # --- training --------------------------------------------------------------------------------------
     def fit(self, train: pd.DataFrame, valid: pd.DataFrame, ctx: Context) -> None:
-        p, view = self.params, ctx.features
         self.device = ctx.device
-        gen = torch.Generator().manual_seed(ctx.seed)
+        self.supervised(ctx.features, torch.Generator().manual_seed(ctx.seed))
+
+    def supervised(self, view, gen: torch.Generator) -> tuple[dict, ClickExamples]:
+        """The tokenizer and the decoder's next-click training; returns the click log and its examples (what
+        alignment samples its requests from)."""
+        p = self.params
         log = {k: np.asarray(v) for k, v in view.click_log().items()}
         in_train = log["ts"] < view.periods["valid"][0]
         codes = self._fit_tokenizer(view, log, in_train, gen)
@@ -156,7 +163,7 @@ class OneLive(Baseline):
         for split, cap in caps.items():
             if cap is not None and rows[split].size > cap:
                 rows[split] = np.sort(rows[split][torch.randperm(rows[split].size, generator=gen)[:cap].numpy()])
-        data = _Examples(codes, log["ts"], view.encode("user_id", log["user_id"]), hist)
+        data = ClickExamples(codes, log["ts"], view.encode("user_id", log["user_id"]), hist)
         self.net = OneLiveDecoder(p["codebook_size"], len(view.vocab("user_id")), p["embedding_size"], p["heads"],
                                   p["layers"], p["history"], p["qk_norm"], p["time_aware"], p["mtp"]).to(self.device)
         opt = torch.optim.AdamW(self.net.parameters(), lr=p["lr"], weight_decay=p["weight_decay"])
@@ -185,6 +192,7 @@ class OneLive(Baseline):
                                "train_rows": int(rows["train"].size), "train_rows_available": int(in_train.sum()),
                                "train_unit": "clicks", "seconds_per_epoch": seconds,
                                "train_samples_per_second": rows["train"].size / max(np.mean(seconds), 1e-9)}
+        return log, data
 
     def _loss(self, batch: tuple) -> torch.Tensor:
         """Σ_l w_l · cross-entropy of level l's code (teacher forcing)."""
@@ -194,7 +202,7 @@ class OneLive(Baseline):
                    for level, (w, z) in enumerate(zip(self.params["mtp_weights"], logits, strict=True)))
 
     @torch.no_grad()
-    def _valid_loss(self, data: _Examples, rows: np.ndarray) -> float:
+    def _valid_loss(self, data: ClickExamples, rows: np.ndarray) -> float:
         self.net.eval()
         total = 0.0
         for start in range(0, rows.size, 4096):
@@ -224,9 +232,7 @@ class OneLive(Baseline):
             live, latest = _latest_handed(candidates.live_id, np.asarray(ts)[candidates.query_index])
             at, handed = _lookup(live, cols["live_id"][rest])
             rest, at = rest[handed], at[handed]
-            start = view.rooms(cols["live_id"][rest])["start_ts"]
-            when = id_times(cols["ts"][rest], np.where(start >= 0, start, cols["ts"][rest]),
-                            self.params["id_window_s"] * 1000)
+            when = self._id_times(view, cols["live_id"][rest], cols["ts"][rest])
             again = rest[latest[at] >= when]
             if again.size:
                 codes[again] = self.ids_of(view, cols["streamer_id"][again], cols["live_id"][again], cols["ts"][again])
@@ -274,17 +280,18 @@ class OneLive(Baseline):
         return found[before - before[np.searchsorted(q, q)] < self.params["top_n"]]
 
     def scorer(self, chunk: np.ndarray, hist: np.ndarray, hist_t: np.ndarray, user_codes: np.ndarray,
-               bos_t: np.ndarray):
-        """level_logprobs for `beam_search` over the consecutive queries of `chunk`: their context encoded once."""
-        dev = self.device
-        ctx = self.net.context(*(torch.as_tensor(a[chunk], device=dev) for a in (hist, hist_t, user_codes, bos_t)))
+               bos_t: np.ndarray, net: OneLiveDecoder | None = None):
+        """level_logprobs for `beam_search` over the consecutive queries of `chunk`: their context encoded once
+        (by `net`, the fitted decoder by default)."""
+        dev, net = self.device, net or self.net
+        ctx = net.context(*(torch.as_tensor(a[chunk], device=dev) for a in (hist, hist_t, user_codes, bos_t)))
 
         def level_logprobs(level: int, query: np.ndarray, prefix: np.ndarray, parent):
             rows = torch.as_tensor(query - chunk[0], dtype=torch.long, device=dev)   # chunk: consecutive queries
             if level == 0:
-                return torch.log_softmax(self.net.logits(0, ctx.h_bos[rows]), -1).cpu().numpy(), None
-            h, state = self.net.level_hidden(ctx.take(rows), torch.as_tensor(prefix, device=dev), parent)
-            return torch.log_softmax(self.net.logits(level, h), -1).cpu().numpy(), state
+                return torch.log_softmax(net.logits(0, ctx.h_bos[rows]), -1).cpu().numpy(), None
+            h, state = net.level_hidden(ctx.take(rows), torch.as_tensor(prefix, device=dev), parent)
+            return torch.log_softmax(net.logits(level, h), -1).cpu().numpy(), state
 
         return level_logprobs
 
@@ -296,7 +303,7 @@ class OneLive(Baseline):
         return self.log
 
 
-class _Examples:
+class ClickExamples:
     """Every logged click as a next-item example: its id after the user's clicks before it."""
 
     def __init__(self, codes: np.ndarray, ts: np.ndarray, users: np.ndarray, hist: np.ndarray):

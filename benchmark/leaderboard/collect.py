@@ -19,6 +19,7 @@ from benchmark.errors import DataError
 from benchmark.io import run_folder, significance_path
 from benchmark.params import Params, TaskPlan, as_params, parse_dataset, split_row
 from benchmark.tasks import get_task
+from benchmark.top_outcomes import board_outcomes
 
 SCHEMA_VERSION = 1
 PACKAGES = ("numpy", "pandas", "pyarrow", "scipy", "scikit-learn", "torch", "dvc", "matplotlib", "tabulate")
@@ -191,6 +192,8 @@ def collect_results(runs_root: Path, dataset: str, params: Params | Mapping, dat
         "comparisons": list(sig.get("comparisons") or []),
         "ablations": list(sig.get("ablations") or []),
         "models": model_cards(params, plan),
+        "top_outcomes": (board_outcomes(runs_root, data_root, dataset, plan["topk"].rows, plan["topk"].shared,
+                                        params.seeds) if "topk" in plan else {}),
     }
     return json_clean(results)
 

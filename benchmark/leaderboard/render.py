@@ -20,6 +20,7 @@ from benchmark.leaderboard.view import (
     budget,
     reference_rule,
 )
+from benchmark.top_outcomes import OUTCOMES
 
 BREAKDOWN_ORDER = {"activity": 0, "streamer": 1, "time": 2}
 VALUE_ORDER = {"low": 0, "mid": 1, "high": 2, "seen": 0, "unseen": 1, "peak": 0, "offpeak": 1}
@@ -128,6 +129,22 @@ def _main_table(v: _TaskView) -> str:
                      DASH if n_params is None else f"{int(n_params):,}",
                      DASH if train is None else f"{train:.2f}", DASH if rps is None else f"{rps:,.0f}"])
     return _table(rows, headers)
+
+
+def _top_outcomes_table(v: _TaskView) -> str | None:
+    """Each row's top-10 expected outcomes (results.json `top_outcomes`), in the board's order."""
+    found = v.results.get("top_outcomes") or {}
+    models = [m for m in v.order if found.get(m)]
+    if not models:
+        return None
+
+    def cell(m: str, key: str) -> str:
+        vals = [r[key] for r in found[m]]
+        std = _std(vals)
+        return _num(_mean(vals)) + ("" if std is None else f" ± {_num(std)}")
+
+    rows = [[v.ranks[m], m, *[cell(m, k) for k in OUTCOMES]] for m in models]
+    return _table(rows, ["rank", "model", "expected clicks", "expected long views", "expected gift value"])
 
 
 def _breakdown_table(v: _TaskView) -> str | None:
@@ -273,6 +290,15 @@ def render_task(results: dict, task: str, plot_name: str | None) -> str:
                   f"ranking).{same} **Not comparable number for number** with Table 3 of the KuaiLive paper, "
                   "which uses a leave-one-out split; this leaderboard uses the fixed temporal split, and its "
                   "main columns rank every live streamer.", sampled]
+    worth_top = _top_outcomes_table(v) if v.ranking else None
+    if worth_top:
+        parts += ["## What each row's top 10 is worth (KuaiLive-Sim's truth)",
+                  "Per query, the simulator's expected clicks, long views and gift value of the ten streamers a "
+                  "row ranks first, each as if shown at the request: P(click | shown), times P(long view | click), "
+                  "times E[gift value | click], summed over the ten and averaged over the test queries; mean ± std "
+                  "over seeds. The ranking metrics credit only the streamer the user clicked; this credits what a "
+                  "list would earn (a model aligned to a multi-objective reward aims here). Descriptive: not tested "
+                  "and not ranked (docs/leaderboard.md).", worth_top]
     breakdown = _breakdown_table(v)
     if breakdown:
         parts += [f"## Breakdown of {v.primary}",
