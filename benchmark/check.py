@@ -20,6 +20,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -216,6 +217,16 @@ def written(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]
     """Files new or changed between two snapshots, except those this process holds open (its own output)."""
     mine = own_open_files()
     return sorted(p for p, v in after.items() if before.get(p) != v and p not in mine)
+
+
+def input_of(raw: Mapping, model: str) -> str | None:
+    """The input a model loads under shared_with_input, or in one of `shared_with_input_sets` (the first that
+    lists it): what `check` fits first for it."""
+    blocks = [raw.get("shared_with_input") or {}, *(raw.get("shared_with_input_sets") or {}).values()]
+    for block in blocks:
+        if isinstance(block, Mapping) and isinstance(block.get(model), Mapping) and block[model].get("input"):
+            return str(block[model]["input"])
+    return None
 
 
 def check_model(spec: str, tasks: list[str] | None = None, data_root: Path | None = None,

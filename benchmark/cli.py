@@ -166,9 +166,9 @@ def _cmd_render(a: argparse.Namespace) -> None:
 def _cmd_check(a: argparse.Namespace) -> None:
     from dataclasses import replace
 
-    from benchmark.check import check_model
+    from benchmark.check import check_model, input_of
     from benchmark.interface import registered_models
-    from benchmark.params import input_of, load_params, read_params_file
+    from benchmark.params import load_params, read_params_file
 
     spec, params, device, given = a.model, {}, a.device, None
     if ":" not in a.model and Path(a.params).exists():  # a model of params.yaml: its class, params and device

@@ -425,16 +425,6 @@ def parse_params(raw: Mapping) -> Params:
     )
 
 
-def input_of(raw: Mapping, model: str) -> str | None:
-    """The input a model loads under shared_with_input, or in one of `shared_with_input_sets` (the first that
-    lists it): what `check` fits first for it."""
-    blocks = [raw.get("shared_with_input") or {}, *(raw.get("shared_with_input_sets") or {}).values()]
-    for block in blocks:
-        if isinstance(block, Mapping) and isinstance(block.get(model), Mapping) and block[model].get("input"):
-            return str(block[model]["input"])
-    return None
-
-
 def read_params_file(path: Path | str = "params.yaml") -> dict[str, Any]:
     """The params file as the mapping it holds (for tools that edit and rewrite it)."""
     path = Path(path)

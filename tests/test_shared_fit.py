@@ -12,10 +12,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from benchmark.check import input_of
 from benchmark.errors import BenchmarkError
 from benchmark.interface import Baseline, Context
 from benchmark.io import run_folder
-from benchmark.params import ModelSpec, SharedFit, input_of, parse_params, read_params_file
+from benchmark.params import ModelSpec, SharedFit, parse_params, read_params_file
 from benchmark.runner import run_model_stage
 from benchmark.shared_fit import SHARED_LABELS, fit_folder, run_shared, run_shared_stage, shared_table
 
