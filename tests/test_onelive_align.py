@@ -12,7 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from baselines.onelive.align import dpo_loss, group_advantages, grpo_loss, id_logp, kl_to_reference
+from baselines.moment_cross.model import fused_score
+from baselines.onelive.align import dpo_loss, fused_reward, group_advantages, grpo_loss, id_logp, kl_to_reference
 from baselines.onelive.decoder import BOS_TIME, ITEM_TIME, OneLiveDecoder
 from benchmark.check import DATASET
 from benchmark.features import FeatureStore
@@ -35,6 +36,13 @@ def _decoder_and_batch(seed: int = 0, rows: int = 6, size: int = 8):
     hist[:, :2] = -1
     inputs = (hist, torch.randn(rows, 5, ITEM_TIME), torch.randint(0, 4, (rows,)), torch.randn(rows, BOS_TIME))
     return net, inputs, torch.randint(0, size, (rows, 3))
+
+
+def test_the_reward_is_ples_fused_score():
+    rng = np.random.default_rng(0)
+    scores, weights = {k: rng.random(50) for k in ("click", "long_view", "gift")}, {"click": 1.0, "long_view": 3.0,
+                                                                                     "gift": 10.0}
+    np.testing.assert_array_equal(fused_reward(scores, weights), fused_score(scores, weights))
 
 
 def test_grpo_advantages_are_zero_mean_and_unit_spread_per_group():

@@ -19,13 +19,19 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from baselines.moment_cross.model import fused_score
 from baselines.onelive.decoder import LEVELS
 from baselines.onelive.model import ClickExamples, OneLive
 from baselines.onelive.trie import PrefixTrie, beam_search
 from benchmark.interface import Context
 
 METHODS = ("grpo", "dpo")
+
+
+def fused_reward(scores, weights: dict[str, float]) -> np.ndarray:
+    """Kuaishou's ranking-score formula Π (1 + ŷ_xtr)^w over the weighted behaviours: PLE's topk score
+    (baselines/moment_cross/model.py `fused_score`; a test keeps the two equal). Written here so that OneLive's
+    code imports nothing of Moment&Cross's, whose edits do not rerun OneLive's stages."""
+    return np.prod([(1.0 + np.asarray(scores[k], np.float64)) ** float(w) for k, w in weights.items()], axis=0)
 
 
 def group_advantages(rewards: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
@@ -193,7 +199,7 @@ class AlignedOneLive(OneLive):
         rows = pd.DataFrame({"sample_id": -1 - hit, "user_id": users[qi[hit]], "streamer_id": streamer[hit],
                              "live_id": live[hit], "ts": ts[qi[hit]]})
         fusion = p["fusion"]
-        value = fused_score(reward_model.predict(rows, reward_ctx), fusion)
+        value = fused_reward(reward_model.predict(rows, reward_ctx), fusion)
         n = trie.keys[-1].size
         mean = np.bincount(trie.leaf[hit], value, n) / np.maximum(np.bincount(trie.leaf[hit], minlength=n), 1)
         return ids, mean[sampled]
